@@ -1,0 +1,135 @@
+// Module entry: capability queries, the ISA override, the physical-limit
+// probes, and registration of the classes.
+#include "addon.h"
+
+#include <cstdlib>
+
+#include "../core/cpu.h"
+
+namespace fr {
+
+static bool IsDetached(Napi::Env env, napi_value buffer) {
+  bool detached = false;
+  napi_is_detached_arraybuffer(env, buffer, &detached);
+  return detached;
+}
+
+static void RequireLive(const Napi::CallbackInfo& info, const Napi::TypedArray& array,
+                        const char* name) {
+  if (IsDetached(info.Env(), array.ArrayBuffer()))
+    Throw(info.Env(), ErrorKind::kTypeError, "ERR_FUSIONRANK_DETACHED_BUFFER",
+          std::string(name) + " is backed by a detached ArrayBuffer");
+}
+
+Napi::Float32Array RequireFloat32Array(const Napi::CallbackInfo& info, size_t i,
+                                       const char* name) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    Throw(info.Env(), ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT",
+          std::string("Expected a Float32Array for ") + name);
+  auto array = info[i].As<Napi::Float32Array>();
+  RequireLive(info, array, name);
+  return array;
+}
+
+Napi::Uint32Array OptionalUint32Array(const Napi::CallbackInfo& info, size_t i,
+                                      const char* name) {
+  if (info.Length() <= i || info[i].IsUndefined() || info[i].IsNull()) return Napi::Uint32Array();
+  if (!info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    Throw(info.Env(), ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT",
+          std::string("Expected a Uint32Array for ") + name);
+  auto array = info[i].As<Napi::Uint32Array>();
+  RequireLive(info, array, name);
+  return array;
+}
+
+uint32_t RequireUint32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsNumber())
+    Throw(info.Env(), ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT",
+          std::string("Expected a number for ") + name);
+  const double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= 0 && v <= 4294967295.0) || v != static_cast<double>(static_cast<uint64_t>(v)))
+    Throw(info.Env(), ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_ARGUMENT",
+          std::string("Expected a non-negative 32-bit integer for ") + name);
+  return static_cast<uint32_t>(v);
+}
+
+std::string RequireString(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsString())
+    Throw(info.Env(), ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT",
+          std::string("Expected a string for ") + name);
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+static Napi::Value Capabilities(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("isa", IsaName(Data(env).kernels->isa));
+  out.Set("best", IsaName(DetectBestIsa()));
+  Napi::Array available = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (Isa isa : AvailableIsas()) available.Set(i++, IsaName(isa));
+  out.Set("available", available);
+  return out;
+}
+
+// Selects the kernels this environment uses. Only tiers this CPU runs are
+// accepted: forcing a newer one would crash on an illegal instruction.
+static Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string name = RequireString(info, 0, "isa");
+  Isa isa;
+  if (!ParseIsa(name, &isa))
+    Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_UNKNOWN_ISA",
+          "Unknown instruction set '" + name + "'");
+  if (!IsaAvailable(isa))
+    Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_ISA_UNAVAILABLE",
+          "Instruction set '" + name + "' is not supported by this CPU");
+  Data(env).kernels = &KernelsFor(isa);
+  return Napi::String::New(env, IsaName(Data(env).kernels->isa));
+}
+
+static Napi::Value IsDetachedBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArrayBuffer()) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, IsDetached(env, info[0]));
+}
+
+// FMA-throughput probe: returns { flops, value } for `iterations` rounds.
+static Napi::Value ProbeFma(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t iterations = RequireUint32(info, 0, "iterations");
+  const KernelTable& k = *Data(env).kernels;
+  const float value = k.probe_fma(iterations, 1.0f);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("flops", static_cast<double>(iterations) * k.probe_fma_flops_per_iteration);
+  out.Set("value", value);
+  return out;
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  data->kernels = &KernelsFor(DetectBestIsa());
+  env.SetInstanceData(data);  // deleted by N-API when this environment ends
+  // The real process environment; worker threads with their own `env` are
+  // handled by the TypeScript loader through setIsa.
+  if (const char* forced = std::getenv("FUSIONRANK_ISA")) {
+    Isa isa;
+    if (ParseIsa(forced, &isa) && IsaAvailable(isa)) data->kernels = &KernelsFor(isa);
+  }
+  exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  exports.Set("isDetached", Napi::Function::New(env, IsDetachedBuffer, "isDetached"));
+  exports.Set("probeFma", Napi::Function::New(env, ProbeFma, "probeFma"));
+  InitVectorStore(env, exports);
+  return exports;
+}
+
+}  // namespace fr
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  return fr::Init(env, exports);
+}
+
+NODE_API_MODULE(fusionrank, InitModule)

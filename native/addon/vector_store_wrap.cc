@@ -1,0 +1,290 @@
+// JS binding of fr::VectorStore. Arguments are copied into plain C++ values
+// on the main thread; async work only ever sees those copies.
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/topk.h"
+#include "../core/vector_store.h"
+#include "addon.h"
+
+namespace fr {
+
+namespace {
+
+class VectorStoreWrap : public Napi::ObjectWrap<VectorStoreWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "NativeVectorStore",
+        {
+            InstanceMethod<&VectorStoreWrap::Add>("add"),
+            InstanceMethod<&VectorStoreWrap::Set>("set"),
+            InstanceMethod<&VectorStoreWrap::Get>("get"),
+            InstanceMethod<&VectorStoreWrap::IsZero>("isZero"),
+            InstanceMethod<&VectorStoreWrap::Size>("size"),
+            InstanceMethod<&VectorStoreWrap::MemoryBytes>("memoryBytes"),
+            InstanceMethod<&VectorStoreWrap::Cosine>("cosine"),
+            InstanceMethod<&VectorStoreWrap::CosineMany>("cosineMany"),
+            InstanceMethod<&VectorStoreWrap::TopK>("topK"),
+            InstanceMethod<&VectorStoreWrap::TopKAsync>("topKAsync"),
+            InstanceMethod<&VectorStoreWrap::ProbeRead>("probeRead"),
+        });
+  }
+
+  explicit VectorStoreWrap(const Napi::CallbackInfo& info)
+      : Napi::ObjectWrap<VectorStoreWrap>(info) {
+    Napi::Env env = info.Env();
+    const uint32_t dim = RequireUint32(info, 0, "dim");
+    const std::string dtype_name = RequireString(info, 1, "dtype");
+    Dtype dtype;
+    if (!ParseDtype(dtype_name, &dtype))
+      Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_UNKNOWN_DTYPE",
+            "Unknown dtype '" + dtype_name + "': expected 'f32', 'f16' or 'i8'");
+    Guard(env, [&] { store_ = std::make_unique<VectorStore>(dim, dtype); });
+  }
+
+ private:
+  const KernelTable& Kernels(Napi::Env env) { return *Data(env).kernels; }
+
+  // Validates a query of exactly dim floats and returns it normalised/padded.
+  AlignedPtr<float> Query(const Napi::CallbackInfo& info, size_t i) {
+    auto q = RequireFloat32Array(info, i, "query");
+    if (q.ElementLength() != store_->dim())
+      Throw(info.Env(), ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
+            "Expected query of length " + std::to_string(store_->dim()) + " but received " +
+                std::to_string(q.ElementLength()));
+    return Guard(info.Env(), [&] { return PrepareQuery(q.Data(), store_->dim(), store_->pdim()); });
+  }
+
+  // Optional row list, every id checked against the current size.
+  Napi::Uint32Array Rows(const Napi::CallbackInfo& info, size_t i) {
+    auto rows = OptionalUint32Array(info, i, "rows");
+    if (rows.IsEmpty()) return rows;
+    const size_t size = store_->size();
+    const uint32_t* r = rows.Data();
+    for (size_t j = 0, n = rows.ElementLength(); j < n; ++j)
+      if (r[j] >= size)
+        Throw(info.Env(), ErrorKind::kRangeError, "ERR_FUSIONRANK_ROW_OUT_OF_RANGE",
+              "rows[" + std::to_string(j) + "] = " + std::to_string(r[j]) +
+                  " is out of range for a store of " + std::to_string(size) + " rows");
+    return rows;
+  }
+
+  Napi::Value Add(const Napi::CallbackInfo& info) {
+    auto v = RequireFloat32Array(info, 0, "vectors");
+    const size_t len = v.ElementLength();
+    if (len == 0 || len % store_->dim() != 0)
+      Throw(info.Env(), ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
+            "Expected a length that is a positive multiple of dim " +
+                std::to_string(store_->dim()) + " but received " + std::to_string(len));
+    const size_t first =
+        Guard(info.Env(), [&] { return store_->Add(v.Data(), len / store_->dim()); });
+    return Napi::Number::New(info.Env(), static_cast<double>(first));
+  }
+
+  Napi::Value Set(const Napi::CallbackInfo& info) {
+    const uint32_t row = RequireUint32(info, 0, "row");
+    auto v = RequireFloat32Array(info, 1, "vectors");
+    const size_t len = v.ElementLength();
+    if (len == 0 || len % store_->dim() != 0)
+      Throw(info.Env(), ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
+            "Expected a length that is a positive multiple of dim " +
+                std::to_string(store_->dim()) + " but received " + std::to_string(len));
+    Guard(info.Env(), [&] { store_->Set(row, v.Data(), len / store_->dim()); });
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Get(const Napi::CallbackInfo& info) {
+    const uint32_t row = RequireUint32(info, 0, "row");
+    auto out = Napi::Float32Array::New(info.Env(), store_->dim());
+    Guard(info.Env(), [&] { store_->Get(row, out.Data()); });
+    return out;
+  }
+
+  Napi::Value IsZero(const Napi::CallbackInfo& info) {
+    const uint32_t row = RequireUint32(info, 0, "row");
+    return Napi::Boolean::New(info.Env(), store_->IsZero(row));
+  }
+
+  Napi::Value Size(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(store_->size()));
+  }
+
+  Napi::Value MemoryBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(store_->memory_bytes()));
+  }
+
+  Napi::Value Cosine(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto q = Query(info, 0);
+    auto rows = Rows(info, 1);
+    const size_t n = rows.IsEmpty() ? store_->size() : rows.ElementLength();
+    auto out = Napi::Float32Array::New(env, n);
+    if (n == 0) return out;
+    const StoreView view = store_->View();
+    if (rows.IsEmpty())
+      ScoreRange(Kernels(env), view, q.get(), 0, n, out.Data());
+    else
+      Score(Kernels(env), view, q.get(), rows.Data(), n, out.Data());
+    return out;
+  }
+
+  Napi::Value CosineMany(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto queries = RequireFloat32Array(info, 0, "queries");
+    const size_t dim = store_->dim(), len = queries.ElementLength();
+    if (len == 0 || len % dim != 0)
+      Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
+            "Expected queries of a length that is a positive multiple of dim " +
+                std::to_string(dim) + " but received " + std::to_string(len));
+    auto rows = Rows(info, 1);
+    const size_t nq = len / dim;
+    const size_t n = rows.IsEmpty() ? store_->size() : rows.ElementLength();
+    auto out = Napi::Float32Array::New(env, nq * n);
+    if (n == 0) return out;
+    std::vector<AlignedPtr<float>> prepared;
+    prepared.reserve(nq);
+    Guard(env, [&] {
+      for (size_t qi = 0; qi < nq; ++qi)
+        prepared.push_back(PrepareQuery(queries.Data() + qi * dim, dim, store_->pdim()));
+    });
+    const StoreView view = store_->View();
+    // Rows in blocks that stay in cache while every query passes over them.
+    constexpr size_t kBlock = 256;
+    float* o = out.Data();
+    for (size_t b = 0; b < n; b += kBlock) {
+      const size_t m = std::min(kBlock, n - b);
+      for (size_t qi = 0; qi < nq; ++qi) {
+        if (rows.IsEmpty())
+          ScoreRange(Kernels(env), view, prepared[qi].get(), b, m, o + qi * n + b);
+        else
+          Score(Kernels(env), view, prepared[qi].get(), rows.Data() + b, m, o + qi * n + b);
+      }
+    }
+    return out;
+  }
+
+  static uint32_t RequireK(const Napi::CallbackInfo& info, size_t i) {
+    const uint32_t k = RequireUint32(info, i, "k");
+    if (k == 0)
+      Throw(info.Env(), ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_K",
+            "Expected k to be a positive integer");
+    return k;
+  }
+
+  static Napi::Object ToJs(Napi::Env env, const TopKResult& r) {
+    auto rows = Napi::Uint32Array::New(env, r.rows.size());
+    auto scores = Napi::Float32Array::New(env, r.scores.size());
+    std::copy(r.rows.begin(), r.rows.end(), rows.Data());
+    std::copy(r.scores.begin(), r.scores.end(), scores.Data());
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("rows", rows);
+    out.Set("scores", scores);
+    return out;
+  }
+
+  Napi::Value TopK(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto q = Query(info, 0);
+    const uint32_t k = RequireK(info, 1);
+    auto rows = Rows(info, 2);
+    const size_t n = rows.IsEmpty() ? store_->size() : rows.ElementLength();
+    const StoreView view = store_->View();
+    TopKResult r = Guard(env, [&] {
+      return fr::TopK(Kernels(env), view, q.get(), rows.IsEmpty() ? nullptr : rows.Data(), n, k, 1);
+    });
+    return ToJs(env, r);
+  }
+
+  class TopKWorker : public Napi::AsyncWorker {
+   public:
+    TopKWorker(Napi::Env env, const KernelTable& kernels, StoreView view, AlignedPtr<float> query,
+               std::vector<uint32_t> rows, bool all_rows, size_t k, unsigned threads)
+        : Napi::AsyncWorker(env, "fusionrank.topKAsync"),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          kernels_(kernels),
+          view_(std::move(view)),
+          query_(std::move(query)),
+          rows_(std::move(rows)),
+          all_rows_(all_rows),
+          k_(k),
+          threads_(threads) {}
+
+    Napi::Promise Promise() { return deferred_.Promise(); }
+
+    void Execute() override {
+      try {
+        const size_t n = all_rows_ ? view_.rows : rows_.size();
+        result_ = fr::TopK(kernels_, view_, query_.get(), all_rows_ ? nullptr : rows_.data(), n,
+                           k_, threads_);
+      } catch (const Error& e) {
+        code_ = e.code();
+        SetError(e.what());
+      } catch (const std::bad_alloc&) {
+        code_ = "ERR_FUSIONRANK_OUT_OF_MEMORY";
+        SetError("Out of memory");
+      }
+    }
+    void OnOK() override { deferred_.Resolve(ToJs(Env(), result_)); }
+    void OnError(const Napi::Error& e) override {
+      Napi::Error err = MakeError(Env(), ErrorKind::kError, code_, e.Message());
+      deferred_.Reject(err.Value());
+    }
+
+   private:
+    Napi::Promise::Deferred deferred_;
+    const KernelTable& kernels_;
+    StoreView view_;
+    AlignedPtr<float> query_;
+    std::vector<uint32_t> rows_;
+    bool all_rows_;
+    size_t k_;
+    unsigned threads_;
+    TopKResult result_;
+    const char* code_ = "ERR_FUSIONRANK_INTERNAL";
+  };
+
+  Napi::Value TopKAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto q = Query(info, 0);
+    const uint32_t k = RequireK(info, 1);
+    auto rows = Rows(info, 2);
+    const uint32_t threads = std::max<uint32_t>(1, std::min<uint32_t>(RequireUint32(info, 3, "threads"), 256));
+    std::vector<uint32_t> row_copy;
+    if (!rows.IsEmpty()) row_copy.assign(rows.Data(), rows.Data() + rows.ElementLength());
+    auto* worker = new TopKWorker(env, Kernels(env), store_->View(), std::move(q),
+                                  std::move(row_copy), rows.IsEmpty(), k, threads);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  }
+
+  // Memory-read probe over the same bytes cosine(query, rows) would read.
+  Napi::Value ProbeRead(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto rows = Rows(info, 0);
+    const StoreView view = store_->View();
+    const size_t n = rows.IsEmpty() ? view.rows : rows.ElementLength();
+    if (n == 0) return Napi::Number::New(env, 0);
+    const size_t row_bytes = store_->row_bytes();
+    const uint64_t sink = Kernels(env).probe_read(view.block->data.get(), row_bytes,
+                                                  rows.IsEmpty() ? nullptr : rows.Data(), n,
+                                                  row_bytes);
+    // Returned so the reads cannot be optimised away; callers ignore it.
+    return Napi::Number::New(env, static_cast<double>(sink & 0xFFFF));
+  }
+
+  std::unique_ptr<VectorStore> store_;
+};
+
+}  // namespace
+
+void InitVectorStore(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = VectorStoreWrap::Define(env);
+  Data(env).vector_store_ctor = Napi::Persistent(ctor);
+  exports.Set("NativeVectorStore", ctor);
+}
+
+}  // namespace fr

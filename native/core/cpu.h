@@ -1,0 +1,22 @@
+// CPU capability detection. Plain C++17, no Node headers.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace fr {
+
+// Instruction-set tiers, ordered from oldest to newest. A tier implies every
+// feature its kernels use (avx2 = AVX2+FMA+F16C; avx512 = F+BW+DQ+VL).
+enum class Isa { kSerial = 0, kNeon = 1, kAvx2 = 2, kAvx512 = 3 };
+
+const char* IsaName(Isa isa);
+// Parses "serial" | "neon" | "avx2" | "avx512"; returns false on anything else.
+bool ParseIsa(const std::string& name, Isa* out);
+
+// Best tier this CPU and OS support. Detected once, then cached.
+Isa DetectBestIsa();
+// Every tier that can run here, best first, always ending with serial.
+std::vector<Isa> AvailableIsas();
+bool IsaAvailable(Isa isa);
+
+}  // namespace fr

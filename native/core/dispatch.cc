@@ -1,0 +1,28 @@
+// The one place that maps an instruction-set tier to its kernels: newest
+// first, falling through to serial when a tier is not in this build.
+#include "kernels/kernels.h"
+
+namespace fr {
+
+#define FR_TABLE(isa, suffix)                                                              \
+  KernelTable {                                                                            \
+    isa, score_f32_##suffix, score_f16_##suffix, score_i8_##suffix, probe_read_##suffix,   \
+        probe_fma_##suffix, kProbeFmaFlops_##suffix                                        \
+  }
+
+const KernelTable& KernelsFor(Isa isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+  static const KernelTable avx512 = FR_TABLE(Isa::kAvx512, avx512);
+  static const KernelTable avx2 = FR_TABLE(Isa::kAvx2, avx2);
+  if (isa == Isa::kAvx512) return avx512;
+  if (isa == Isa::kAvx2) return avx2;
+#endif
+#if defined(__aarch64__)
+  static const KernelTable neon = FR_TABLE(Isa::kNeon, neon);
+  if (isa == Isa::kNeon) return neon;
+#endif
+  static const KernelTable serial = FR_TABLE(Isa::kSerial, serial);
+  return serial;
+}
+
+}  // namespace fr

@@ -1,0 +1,73 @@
+// Kernel signatures and the per-ISA tables. Each kernels/<op>/<isa>.cc file
+// defines the functions of one op for one instruction set; dispatch.cc picks.
+//
+// Layout contract shared by every scoring kernel: rows are `stride` elements
+// apart, `pdim` (the padded dimension) is a multiple of 64 bytes of the row's
+// dtype and the padding is zero, the query is f32 padded with zeros to
+// `pdim`, and both are 64-byte aligned. So no kernel needs a tail loop.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "../cpu.h"
+
+namespace fr {
+
+// out[i] = dot(query, row(rows ? rows[i] : i)), for i in [0, n).
+using ScoreF32Fn = void (*)(const float* query, const float* base, size_t stride,
+                            const uint32_t* rows, size_t n, size_t pdim, float* out);
+// Rows are IEEE binary16.
+using ScoreF16Fn = void (*)(const float* query, const uint16_t* base, size_t stride,
+                            const uint32_t* rows, size_t n, size_t pdim, float* out);
+// Rows are int8 with one f32 scale per row: value = scale[row] * int8.
+using ScoreI8Fn = void (*)(const float* query, const int8_t* base, size_t stride,
+                           const float* scales, const uint32_t* rows, size_t n, size_t pdim,
+                           float* out);
+// Physical-limit probe: reads `row_bytes` (a multiple of 64) from each listed
+// row with the widest loads, folding them so the loads cannot be elided.
+using ProbeReadFn = uint64_t (*)(const uint8_t* base, size_t stride_bytes, const uint32_t* rows,
+                                 size_t n, size_t row_bytes);
+// Physical-limit probe: `iterations` rounds of independent FMA chains held in
+// registers. Returns a value derived from the chains so nothing is elided.
+using ProbeFmaFn = float (*)(uint64_t iterations, float seed);
+
+struct KernelTable {
+  Isa isa;
+  ScoreF32Fn score_f32;
+  ScoreF16Fn score_f16;
+  ScoreI8Fn score_i8;
+  ProbeReadFn probe_read;
+  ProbeFmaFn probe_fma;
+  // Floating-point operations one probe_fma iteration performs.
+  uint64_t probe_fma_flops_per_iteration;
+};
+
+// Returns the table for `isa`, or for the best tier below it that this
+// build contains (newest first, serial last).
+const KernelTable& KernelsFor(Isa isa);
+
+#define FR_DECLARE_KERNELS(suffix)                                                            \
+  void score_f32_##suffix(const float*, const float*, size_t, const uint32_t*, size_t, size_t, \
+                          float*);                                                            \
+  void score_f16_##suffix(const float*, const uint16_t*, size_t, const uint32_t*, size_t,      \
+                          size_t, float*);                                                    \
+  void score_i8_##suffix(const float*, const int8_t*, size_t, const float*, const uint32_t*,   \
+                         size_t, size_t, float*);                                             \
+  uint64_t probe_read_##suffix(const uint8_t*, size_t, const uint32_t*, size_t, size_t);       \
+  float probe_fma_##suffix(uint64_t, float);                                                   \
+  extern const uint64_t kProbeFmaFlops_##suffix;
+
+FR_DECLARE_KERNELS(serial)
+#if defined(__x86_64__) || defined(_M_X64)
+FR_DECLARE_KERNELS(avx2)
+FR_DECLARE_KERNELS(avx512)
+#endif
+#if defined(__aarch64__)
+FR_DECLARE_KERNELS(neon)
+#endif
+
+// binary16 <-> binary32 in portable C++ (round to nearest even).
+uint16_t FloatToHalf(float value);
+float HalfToFloat(uint16_t half);
+
+}  // namespace fr

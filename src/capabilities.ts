@@ -1,0 +1,25 @@
+import { native, version, type NativeIsa } from './native.js';
+
+/** What the native core runs on this machine. */
+export interface Capabilities {
+  /** The instruction set the kernels use now (best available, or as forced by `FUSIONRANK_ISA`). */
+  isa: NativeIsa;
+  /** The best instruction set this CPU supports. */
+  best: NativeIsa;
+  /** Every instruction set this CPU can run, best first; `serial` is always last. */
+  available: NativeIsa[];
+  /** The fusionrank package version. */
+  version: string;
+}
+
+/**
+ * Reports the SIMD tier in use. Set `FUSIONRANK_ISA=serial|avx2|avx512|neon`
+ * before loading to force a lower tier (a tier the CPU lacks is an error).
+ *
+ * @example
+ * capabilities(); // { isa: 'avx512', best: 'avx512', available: ['avx512', 'avx2', 'serial'], version: '0.1.0' }
+ */
+export function capabilities(): Capabilities {
+  const c = native.capabilities();
+  return { isa: c.isa, best: c.best, available: c.available, version };
+}
