@@ -1,0 +1,6 @@
+/** Every bench suite `npx fusionrank bench <suite>` can run. */
+import type { Suite } from './harness.js';
+
+export const suites: Record<string, () => Promise<Suite>> = {
+  kernels: async () => (await import('./kernels.js')).benchKernels,
+};

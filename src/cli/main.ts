@@ -1,0 +1,16 @@
+/**
+ * `npx fusionrank <command>`. Each command lives in its own module and
+ * registers itself on the program.
+ */
+import { Command } from 'commander';
+
+import { version } from '../native.js';
+import { registerBench } from './bench.js';
+import { registerInfo } from './info.js';
+
+const program = new Command();
+program.name('fusionrank').description('Native multimodal embedding and ranking for Node.js').version(version);
+registerInfo(program);
+registerBench(program);
+
+await program.parseAsync(process.argv);
