@@ -108,14 +108,14 @@ export async function benchKernels(config: BenchConfig): Promise<SuiteReport> {
   }
 
   // Exact top-10 over a large store, single thread, against usearch.
-  const bigRows = config.sizes.topkRows ?? (config.quick ? 100_000 : 1_000_000);
+  const bigRows = config.sizes.topkRows ?? Number(process.env.FUSIONRANK_BENCH_TOPK_ROWS ?? (config.quick ? 100_000 : 1_000_000));
   const big = new Float32Array(bigRows * dim);
   const chunkRows = 50_000;
   for (let i = 0; i < big.length; i++) big[i] = random() * 2 - 1;
   const bigStore = new VectorStore({ dim, dtype: 'f32' });
   for (let r = 0; r < bigRows; r += chunkRows) bigStore.add(big.subarray(r * dim, Math.min(bigRows, r + chunkRows) * dim));
   const topkTime = { ...config, timeMs: Math.max(config.timeMs, config.quick ? 200 : 3000) };
-  const label = `${bigRows / 1e6}M×768`;
+  const label = bigRows >= 1e6 ? `${bigRows / 1e6}M×768` : `${bigRows / 1e3}k×768`;
   const topCases = await runCases('kernels', [
     { name: `probe: memory read f32 ${label}`, fn: () => bigStore.probeRead() },
     { name: `fusionrank topK 10 f32 ${label} 1 thread`, fn: () => bigStore.topK(query, 10) },
