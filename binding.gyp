@@ -5,6 +5,7 @@
   "variables": {
     "fr_flags_avx2": ["-mavx2", "-mfma", "-mf16c"],
     "fr_flags_avx512": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma", "-mf16c"],
+    "fr_flags_avx512vnni": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c"],
     "fr_base_flags": ["-O3", "-fvisibility=hidden", "-fno-math-errno", "-std=c++17"]
   },
   "target_defaults": {
@@ -27,7 +28,7 @@
         "<!@(node scripts/gyp-sources.cjs serial)"
       ],
       "conditions": [
-        ["target_arch=='x64'", { "dependencies": ["fusionrank_avx2", "fusionrank_avx512"] }],
+        ["target_arch=='x64'", { "dependencies": ["fusionrank_avx2", "fusionrank_avx512", "fusionrank_avx512vnni"] }],
         ["target_arch=='arm64'", { "sources": ["<!@(node scripts/gyp-sources.cjs neon)"] }]
       ]
     }
@@ -48,6 +49,13 @@
           "sources": ["<!@(node scripts/gyp-sources.cjs avx512)"],
           "cflags_cc": ["<@(fr_flags_avx512)"],
           "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["<@(fr_base_flags)", "-fexceptions", "<@(fr_flags_avx512)"] }
+        },
+        {
+          "target_name": "fusionrank_avx512vnni",
+          "type": "static_library",
+          "sources": ["<!@(node scripts/gyp-sources.cjs avx512vnni)"],
+          "cflags_cc": ["<@(fr_flags_avx512vnni)"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["<@(fr_base_flags)", "-fexceptions", "<@(fr_flags_avx512vnni)"] }
         }
       ]
     }]

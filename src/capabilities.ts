@@ -13,7 +13,7 @@ export interface Capabilities {
 }
 
 /**
- * Reports the SIMD tier in use. Set `FUSIONRANK_ISA=serial|avx2|avx512|neon`
+ * Reports the SIMD tier in use. Set `FUSIONRANK_ISA=serial|avx2|avx512|avx512vnni|neon`
  * before loading to force a lower tier (a tier the CPU lacks is an error).
  *
  * @example

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import { FusionrankError } from './errors.js';
 
-export type NativeIsa = 'avx512' | 'avx2' | 'neon' | 'serial';
+export type NativeIsa = 'avx512vnni' | 'avx512' | 'avx2' | 'neon' | 'serial';
 
 export interface NativeTopK {
   rows: Uint32Array;

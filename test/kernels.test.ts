@@ -40,7 +40,10 @@ describe.each(capabilities().available)('isa %s', (isa) => {
       // Against the stored (quantised) rows, only arithmetic error remains.
       const stored = Array.from({ length: n }, (_, i) => store.get(i));
       const refStored = Array.from(rows, (r) => cosineRef(query, 0, stored[r], 0, dim) * norm(stored[r]));
-      expect(maxAbsDiff(gathered, refStored)).toBeLessThanOrEqual(2e-6 * Math.sqrt(dim) + 1e-6);
+      // SIMD i8 kernels also quantise the query to int16: at most half a step
+      // (max|q| / 32767 / 2) per element, times sum |row| <= sqrt(dim).
+      const queryQuantisation = dtype === 'i8' ? Math.sqrt(dim) / 65534 : 0;
+      expect(maxAbsDiff(gathered, refStored)).toBeLessThanOrEqual(2e-6 * Math.sqrt(dim) + 1e-6 + queryQuantisation);
       expect(maxAbsDiff(all, serialAll)).toBeLessThanOrEqual(tolerance[dtype]);
       expect(maxAbsDiff(gathered, serialGathered)).toBeLessThanOrEqual(tolerance[dtype]);
     });

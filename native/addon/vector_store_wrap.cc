@@ -55,7 +55,8 @@ class VectorStoreWrap : public Napi::ObjectWrap<VectorStoreWrap> {
       Throw(info.Env(), ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
             "Expected query of length " + std::to_string(store_->dim()) + " but received " +
                 std::to_string(q.ElementLength()));
-    return Guard(info.Env(), [&] { return PrepareQuery(q.Data(), store_->dim(), store_->pdim()); });
+    return Guard(info.Env(),
+                 [&] { return PrepareQuery(Kernels(info.Env()), q.Data(), store_->dim(), store_->pdim()); });
   }
 
   // Optional row list, every id checked against the current size.
@@ -148,7 +149,8 @@ class VectorStoreWrap : public Napi::ObjectWrap<VectorStoreWrap> {
     prepared.reserve(nq);
     Guard(env, [&] {
       for (size_t qi = 0; qi < nq; ++qi)
-        prepared.push_back(PrepareQuery(queries.Data() + qi * dim, dim, store_->pdim()));
+        prepared.push_back(
+            PrepareQuery(Kernels(env), queries.Data() + qi * dim, dim, store_->pdim()));
     });
     const StoreView view = store_->View();
     // Rows in blocks that stay in cache while every query passes over them.

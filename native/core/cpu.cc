@@ -9,6 +9,7 @@ namespace fr {
 
 const char* IsaName(Isa isa) {
   switch (isa) {
+    case Isa::kAvx512Vnni: return "avx512vnni";
     case Isa::kAvx512: return "avx512";
     case Isa::kAvx2: return "avx2";
     case Isa::kNeon: return "neon";
@@ -21,6 +22,7 @@ bool ParseIsa(const std::string& name, Isa* out) {
   if (name == "neon") { *out = Isa::kNeon; return true; }
   if (name == "avx2") { *out = Isa::kAvx2; return true; }
   if (name == "avx512") { *out = Isa::kAvx512; return true; }
+  if (name == "avx512vnni") { *out = Isa::kAvx512Vnni; return true; }
   return false;
 }
 
@@ -50,8 +52,10 @@ static Isa DetectX86() {
   const bool avx512dq = ebx & (1u << 17);
   const bool avx512bw = ebx & (1u << 30);
   const bool avx512vl = ebx & (1u << 31);
+  const bool avx512vnni = ecx & (1u << 11);
   const bool tier2 = avx2 && fma && f16c;
-  if (tier2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl) return Isa::kAvx512;
+  if (tier2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl)
+    return avx512vnni ? Isa::kAvx512Vnni : Isa::kAvx512;
   if (tier2) return Isa::kAvx2;
   return Isa::kSerial;
 }
@@ -80,7 +84,7 @@ bool IsaAvailable(Isa isa) {
 
 std::vector<Isa> AvailableIsas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::kAvx512, Isa::kAvx2, Isa::kNeon})
+  for (Isa isa : {Isa::kAvx512Vnni, Isa::kAvx512, Isa::kAvx2, Isa::kNeon})
     if (IsaAvailable(isa)) out.push_back(isa);
   out.push_back(Isa::kSerial);
   return out;

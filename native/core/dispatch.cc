@@ -13,7 +13,13 @@ namespace fr {
 const KernelTable& KernelsFor(Isa isa) {
 #if defined(__x86_64__) || defined(_M_X64)
   static const KernelTable avx512 = FR_TABLE(Isa::kAvx512, avx512);
+  static const KernelTable avx512vnni = [] {
+    KernelTable t = FR_TABLE(Isa::kAvx512Vnni, avx512);
+    t.score_i8 = score_i8_avx512vnni;
+    return t;
+  }();
   static const KernelTable avx2 = FR_TABLE(Isa::kAvx2, avx2);
+  if (isa == Isa::kAvx512Vnni) return avx512vnni;
   if (isa == Isa::kAvx512) return avx512;
   if (isa == Isa::kAvx2) return avx2;
 #endif

@@ -154,13 +154,24 @@ bool VectorStore::IsZero(size_t row) const { return row < size_ && zero_[row]; }
 
 StoreView VectorStore::View() const { return StoreView{block_, size_, dim_, pdim_, dtype_}; }
 
-AlignedPtr<float> PrepareQuery(const float* query, size_t dim, size_t pdim) {
+AlignedPtr<float> PrepareQuery(const KernelTable& kernels, const float* query, size_t dim,
+                               size_t pdim) {
   CheckFinite(query, dim);
   AlignedPtr<float> out = AllocateAligned<float>(pdim);
-  double sum = 0;
-  for (size_t j = 0; j < dim; ++j) sum += static_cast<double>(query[j]) * query[j];
-  const double inv = sum > 0 ? 1.0 / std::sqrt(sum) : 0.0;
-  for (size_t j = 0; j < dim; ++j) out[j] = static_cast<float>(query[j] * inv);
+  std::memcpy(out.get(), query, dim * sizeof(float));
+  // The query's squared norm is its dot product with itself: one SIMD call.
+  float norm2 = 0;
+  kernels.score_f32(out.get(), out.get(), pdim, nullptr, 1, pdim, &norm2);
+  if (!(norm2 > 0) || !std::isfinite(norm2)) {
+    // Zero, or so large/small that float overflowed: redo it in double.
+    double sum = 0;
+    for (size_t j = 0; j < dim; ++j) sum += static_cast<double>(query[j]) * query[j];
+    const double inv = sum > 0 ? 1.0 / std::sqrt(sum) : 0.0;
+    for (size_t j = 0; j < dim; ++j) out[j] = static_cast<float>(query[j] * inv);
+    return out;
+  }
+  const float inv = 1.0f / std::sqrt(norm2);
+  for (size_t j = 0; j < dim; ++j) out[j] *= inv;
   return out;
 }
 

@@ -71,7 +71,8 @@ class VectorStore {
 
 // Normalises `query` (dim floats) into a zero-padded, aligned buffer of pdim.
 // A zero query stays zero, so every score against it is 0.
-AlignedPtr<float> PrepareQuery(const float* query, size_t dim, size_t pdim);
+AlignedPtr<float> PrepareQuery(const KernelTable& kernels, const float* query, size_t dim,
+                               size_t pdim);
 
 // out[i] = cosine(query, row(rows ? rows[i] : i)) for i in [0, n).
 void Score(const KernelTable& k, const StoreView& view, const float* padded_query,

@@ -61,6 +61,9 @@ FR_DECLARE_KERNELS(serial)
 #if defined(__x86_64__) || defined(_M_X64)
 FR_DECLARE_KERNELS(avx2)
 FR_DECLARE_KERNELS(avx512)
+// The avx512vnni tier is the avx512 table with these kernels replaced.
+void score_i8_avx512vnni(const float*, const int8_t*, size_t, const float*, const uint32_t*,
+                         size_t, size_t, float*);
 #endif
 #if defined(__aarch64__)
 FR_DECLARE_KERNELS(neon)

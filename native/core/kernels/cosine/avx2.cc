@@ -1,13 +1,21 @@
 // Scoring kernels for AVX2 + FMA + F16C (x86-64-v3). Compiled with its own
 // target flags; only called after cpu.cc confirmed the CPU supports them.
+// Same shapes as avx512.cc: four gathered rows per block with the next four
+// prefetched; contiguous rows streamed one at a time; int8 rows against an
+// int16-quantised query with vpmaddwd.
 #include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
 
 #include "../kernels.h"
 
 namespace fr {
 
 namespace {
-inline float HorizontalSum(__m256 v) {
+
+inline float Sum(__m256 v) {
   const __m128 lo = _mm256_castps256_ps128(v);
   const __m128 hi = _mm256_extractf128_ps(v, 1);
   __m128 s = _mm_add_ps(lo, hi);
@@ -16,88 +24,173 @@ inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Four rows share each query load; two accumulators per row (8 in flight)
-// hide the FMA latency on 256-bit units.
-template <typename Row, typename LoadRow>
-inline void Score4(const float* q, const Row* r0, const Row* r1, const Row* r2, const Row* r3,
-                   size_t pdim, LoadRow load, float* out) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-  __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-  __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
-  for (size_t j = 0; j < pdim; j += 16) {
-    const __m256 qa = _mm256_load_ps(q + j);
-    const __m256 qb = _mm256_load_ps(q + j + 8);
-    a0 = _mm256_fmadd_ps(load(r0 + j), qa, a0);
-    b0 = _mm256_fmadd_ps(load(r0 + j + 8), qb, b0);
-    a1 = _mm256_fmadd_ps(load(r1 + j), qa, a1);
-    b1 = _mm256_fmadd_ps(load(r1 + j + 8), qb, b1);
-    a2 = _mm256_fmadd_ps(load(r2 + j), qa, a2);
-    b2 = _mm256_fmadd_ps(load(r2 + j + 8), qb, b2);
-    a3 = _mm256_fmadd_ps(load(r3 + j), qa, a3);
-    b3 = _mm256_fmadd_ps(load(r3 + j + 8), qb, b3);
-  }
-  out[0] = HorizontalSum(_mm256_add_ps(a0, b0));
-  out[1] = HorizontalSum(_mm256_add_ps(a1, b1));
-  out[2] = HorizontalSum(_mm256_add_ps(a2, b2));
-  out[3] = HorizontalSum(_mm256_add_ps(a3, b3));
+inline float SumI(__m256i v) {
+  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i s2 = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  return static_cast<float>(_mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1))));
 }
 
-template <typename Row, typename LoadRow>
-inline float Score1(const float* q, const Row* r, size_t pdim, LoadRow load) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  for (size_t j = 0; j < pdim; j += 16) {
-    a0 = _mm256_fmadd_ps(load(r + j), _mm256_load_ps(q + j), a0);
-    a1 = _mm256_fmadd_ps(load(r + j + 8), _mm256_load_ps(q + j + 8), a1);
-  }
-  return HorizontalSum(_mm256_add_ps(a0, a1));
+template <typename T>
+T* Scratch(size_t count) {
+  thread_local std::vector<T> buffer;
+  const size_t extra = 64 / sizeof(T);
+  if (buffer.size() < count + extra) buffer.resize(count + extra);
+  auto p = reinterpret_cast<uintptr_t>(buffer.data());
+  return reinterpret_cast<T*>((p + 63) & ~uintptr_t{63});
 }
 
-template <typename Row, typename LoadRow>
-inline void ScoreRows(const float* q, const Row* base, size_t stride, const uint32_t* rows,
-                      size_t n, size_t pdim, LoadRow load, float* out) {
+// Each op handles 16 elements (one 64-byte f32 line, two 256-bit halves).
+struct F32 {
+  using Row = float;
+  using Acc = __m256;
+  static inline void Add(const float* q, const float* r, size_t j, Acc& a, Acc& b) {
+    a = _mm256_fmadd_ps(_mm256_load_ps(r + j), _mm256_load_ps(q + j), a);
+    b = _mm256_fmadd_ps(_mm256_load_ps(r + j + 8), _mm256_load_ps(q + j + 8), b);
+  }
+  static inline float Total(Acc a, Acc b) { return Sum(_mm256_add_ps(a, b)); }
+  static inline Acc Zero() { return _mm256_setzero_ps(); }
+};
+
+struct F16 {
+  using Row = uint16_t;
+  using Acc = __m256;
+  static inline void Add(const float* q, const uint16_t* r, size_t j, Acc& a, Acc& b) {
+    a = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(r + j))),
+                        _mm256_load_ps(q + j), a);
+    b = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(r + j + 8))),
+                        _mm256_load_ps(q + j + 8), b);
+  }
+  static inline float Total(Acc a, Acc b) { return Sum(_mm256_add_ps(a, b)); }
+  static inline Acc Zero() { return _mm256_setzero_ps(); }
+};
+
+template <typename K, typename Q>
+inline void Block4(const Q* q, const typename K::Row* const* r, const typename K::Row* const* next,
+                   size_t pdim, float* out) {
+  typename K::Acc a[4], b[4];
+  for (int t = 0; t < 4; ++t) a[t] = b[t] = K::Zero();
+  constexpr size_t kLine = 64 / sizeof(typename K::Row);
+  for (size_t j = 0; j < pdim; j += 16) {
+    if (next && j % kLine == 0)
+      for (int t = 0; t < 4; ++t) _mm_prefetch(reinterpret_cast<const char*>(next[t] + j), _MM_HINT_T0);
+    for (int t = 0; t < 4; ++t) K::Add(q, r[t], j, a[t], b[t]);
+  }
+  for (int t = 0; t < 4; ++t) out[t] = K::Total(a[t], b[t]);
+}
+
+template <typename K, typename Q>
+inline float Row1(const Q* q, const typename K::Row* r, size_t pdim) {
+  typename K::Acc a0 = K::Zero(), b0 = K::Zero(), a1 = K::Zero(), b1 = K::Zero();
+  size_t j = 0;
+  for (; j + 32 <= pdim; j += 32) {
+    K::Add(q, r, j, a0, b0);
+    K::Add(q, r, j + 16, a1, b1);
+  }
+  if (j < pdim) K::Add(q, r, j, a0, b0);
+  return K::Total(a0, b0) + K::Total(a1, b1);
+}
+
+template <typename K, typename Q>
+void ScoreRows(const Q* q, const typename K::Row* base, size_t stride, const uint32_t* rows,
+               size_t n, size_t pdim, float* out) {
+  auto row_of = [=](size_t row) { return base + row * stride; };
   size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const Row* r0 = base + (rows ? rows[i] : i) * stride;
-    const Row* r1 = base + (rows ? rows[i + 1] : i + 1) * stride;
-    const Row* r2 = base + (rows ? rows[i + 2] : i + 2) * stride;
-    const Row* r3 = base + (rows ? rows[i + 3] : i + 3) * stride;
-    if (rows && i + 8 <= n) {
-      _mm_prefetch(reinterpret_cast<const char*>(base + rows[i + 4] * stride), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(base + rows[i + 5] * stride), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(base + rows[i + 6] * stride), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(base + rows[i + 7] * stride), _MM_HINT_T0);
+  if (rows) {
+    for (; i + 4 <= n; i += 4) {
+      const typename K::Row* r[4];
+      const typename K::Row* next[4];
+      for (int t = 0; t < 4; ++t) r[t] = row_of(rows[i + t]);
+      const bool prefetch = i + 8 <= n;
+      if (prefetch)
+        for (int t = 0; t < 4; ++t) next[t] = row_of(rows[i + 4 + t]);
+      Block4<K>(q, r, prefetch ? next : nullptr, pdim, out + i);
     }
-    Score4(q, r0, r1, r2, r3, pdim, load, out + i);
   }
-  for (; i < n; ++i) out[i] = Score1(q, base + (rows ? rows[i] : i) * stride, pdim, load);
+  for (; i < n; ++i) out[i] = Row1<K>(q, row_of(rows ? rows[i] : i), pdim);
 }
+
+// int8 rows: int32 accumulators, flushed to float every kFlush elements
+// (per lane at most 2 products of 32767*127 per 16 elements: 4096 elements
+// keep the lane far below 2^31).
+constexpr size_t kFlush = 4096;
+
+struct I8 {
+  using Row = int8_t;
+  using Acc = __m256i;
+  static inline void Add(const int16_t* q, const int8_t* r, size_t j, Acc& a, Acc&) {
+    const __m256i w = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(r + j)));
+    a = _mm256_add_epi32(a, _mm256_madd_epi16(w, _mm256_load_si256(reinterpret_cast<const __m256i*>(q + j))));
+  }
+  static inline Acc Zero() { return _mm256_setzero_si256(); }
+};
+
+// pdim of int8 rows is a multiple of 64, so blocks of kFlush split evenly
+// into 16-element steps.
+template <typename Fn>
+inline float Flushed(size_t pdim, Fn&& block) {
+  float total = 0;
+  for (size_t start = 0; start < pdim; start += kFlush) total += block(start, std::min(pdim, start + kFlush));
+  return total;
+}
+
 }  // namespace
 
 void score_f32_avx2(const float* q, const float* base, size_t stride, const uint32_t* rows,
                     size_t n, size_t pdim, float* out) {
-  ScoreRows(q, base, stride, rows, n, pdim, [](const float* p) { return _mm256_load_ps(p); },
-            out);
+  ScoreRows<F32>(q, base, stride, rows, n, pdim, out);
 }
 
 void score_f16_avx2(const float* q, const uint16_t* base, size_t stride, const uint32_t* rows,
                     size_t n, size_t pdim, float* out) {
-  ScoreRows(q, base, stride, rows, n, pdim,
-            [](const uint16_t* p) {
-              return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
-            },
-            out);
+  ScoreRows<F16>(q, base, stride, rows, n, pdim, out);
 }
 
 void score_i8_avx2(const float* q, const int8_t* base, size_t stride, const float* scales,
                    const uint32_t* rows, size_t n, size_t pdim, float* out) {
-  ScoreRows(q, base, stride, rows, n, pdim,
-            [](const int8_t* p) {
-              return _mm256_cvtepi32_ps(
-                  _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-            },
-            out);
-  for (size_t i = 0; i < n; ++i) out[i] *= scales[rows ? rows[i] : i];
+  // Quantise the query to int16 once per call.
+  int16_t* q16 = Scratch<int16_t>(pdim);
+  float max_abs = 0;
+  for (size_t j = 0; j < pdim; ++j) max_abs = std::fmax(max_abs, std::fabs(q[j]));
+  const float inv = max_abs > 0 ? 32767.0f / max_abs : 0.0f;
+  for (size_t j = 0; j < pdim; ++j) q16[j] = static_cast<int16_t>(std::lrintf(q[j] * inv));
+  const float qscale = max_abs > 0 ? max_abs / 32767.0f : 0.0f;
+
+  size_t i = 0;
+  if (rows) {
+    for (; i + 4 <= n; i += 4) {
+      const int8_t* r[4];
+      for (int t = 0; t < 4; ++t) r[t] = base + rows[i + t] * stride;
+      const bool prefetch = i + 8 <= n;
+      float total[4] = {0, 0, 0, 0};
+      for (size_t start = 0; start < pdim; start += kFlush) {
+        const size_t end = std::min(pdim, start + kFlush);
+        __m256i a[4] = {I8::Zero(), I8::Zero(), I8::Zero(), I8::Zero()};
+        __m256i unused;
+        for (size_t j = start; j < end; j += 16) {
+          if (prefetch && j % 64 == 0)
+            for (int t = 0; t < 4; ++t)
+              _mm_prefetch(reinterpret_cast<const char*>(base + rows[i + 4 + t] * stride + j), _MM_HINT_T0);
+          for (int t = 0; t < 4; ++t) I8::Add(q16, r[t], j, a[t], unused);
+        }
+        for (int t = 0; t < 4; ++t) total[t] += SumI(a[t]);
+      }
+      for (int t = 0; t < 4; ++t) out[i + t] = total[t];
+    }
+  }
+  for (; i < n; ++i) {
+    const int8_t* r = base + (rows ? rows[i] : i) * stride;
+    out[i] = Flushed(pdim, [&](size_t start, size_t end) {
+      __m256i a0 = I8::Zero(), a1 = I8::Zero(), unused;
+      size_t j = start;
+      for (; j + 32 <= end; j += 32) {
+        I8::Add(q16, r, j, a0, unused);
+        I8::Add(q16, r, j + 16, a1, unused);
+      }
+      if (j < end) I8::Add(q16, r, j, a0, unused);
+      return SumI(_mm256_add_epi32(a0, a1));
+    });
+  }
+  for (size_t k = 0; k < n; ++k) out[k] *= qscale * scales[rows ? rows[k] : k];
 }
 
 }  // namespace fr

@@ -1,0 +1,27 @@
+// Scoring kernels that need AVX-512 VNNI on top of the avx512 tier: int8 rows
+// with vpdpwssd, which fuses the multiply-add and the accumulate of the
+// avx512 kernel. The rest of the avx512vnni table reuses avx512 kernels.
+//
+// Measured on Zen 4 and rejected: 256-bit vpdpwssd (slower), and vpdpbusd on
+// the raw int8 rows with the int16 query split into two byte vectors (three
+// vpdpbusd per 64 elements issued slower than two widen + two vpdpwssd).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "../kernels.h"
+
+namespace fr {
+
+namespace {
+#include "avx512_i8.inc"
+}  // namespace
+
+void score_i8_avx512vnni(const float* q, const int8_t* base, size_t stride, const float* scales,
+                         const uint32_t* rows, size_t n, size_t pdim, float* out) {
+  ScoreI8<true>(q, base, stride, scales, rows, n, pdim, out);
+}
+
+}  // namespace fr
