@@ -6,7 +6,7 @@
     "fr_flags_avx2": ["-mavx2", "-mfma", "-mf16c"],
     "fr_flags_avx512": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma", "-mf16c"],
     "fr_flags_avx512vnni": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c"],
-    "fr_base_flags": ["-O3", "-fvisibility=hidden", "-fno-math-errno", "-std=c++17"]
+    "fr_base_flags": ["-O3", "-fvisibility=hidden", "-fno-math-errno", "-std=c++17", "-Wno-unused-parameter", "-Wno-uninitialized", "-Wno-maybe-uninitialized"]
   },
   "target_defaults": {
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
