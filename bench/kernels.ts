@@ -118,6 +118,7 @@ export async function benchKernels(config: BenchConfig): Promise<SuiteReport> {
   const label = bigRows >= 1e6 ? `${bigRows / 1e6}M×768` : `${bigRows / 1e3}k×768`;
   const topCases = await runCases('kernels', [
     { name: `probe: memory read f32 ${label}`, fn: () => bigStore.probeRead() },
+    { name: `probe: memory read f32 ${label} 2 threads`, fn: () => bigStore.probeRead(undefined, 2) },
     { name: `fusionrank topK 10 f32 ${label} 1 thread`, fn: () => bigStore.topK(query, 10) },
     { name: `fusionrank topKAsync 10 f32 ${label} 1 thread`, fn: () => bigStore.topKAsync(query, 10, { threads: 1 }) },
     { name: `fusionrank topKAsync 10 f32 ${label} 2 threads`, fn: () => bigStore.topKAsync(query, 10, { threads: 2 }) },
@@ -133,6 +134,8 @@ export async function benchKernels(config: BenchConfig): Promise<SuiteReport> {
   const us = usearch ? byName(topCases, `usearch exactSearch 10 f32 ${label} 1 thread`) : undefined;
   if (us) summary.push({ metric: `topK ${label} / usearch exactSearch`, value: sync1.p50Us / us.p50Us, target: '≤ 1.1', met: sync1.p50Us / us.p50Us <= 1.1 });
   summary.push({ metric: 'topKAsync 2 threads / 1 thread', value: async2.p50Us / async1.p50Us, target: '< 1', met: async2.p50Us < async1.p50Us });
+  const probe2 = byName(topCases, `probe: memory read f32 ${label} 2 threads`)!;
+  summary.push({ metric: 'memory-read probe 2 threads / 1 thread (bandwidth scaling)', value: probe2.p50Us / bigProbe.p50Us, target: '', met: '' });
   notes.push(`cosine cases gather 1000 random rows of a ${storeRows}-row store; a ratio "x probe" is fusionrank time / memory-read time for the same bytes.`);
   notes.push('usearch exactSearch is given the same raw (unnormalised) f32 data and cosine metric; fusionrank stores rows pre-normalised.');
   return { suite: 'kernels', cases: [...cases, ...topCases], summary, notes };

@@ -30,7 +30,7 @@ export interface NativeVectorStore {
   cosineMany(queries: Float32Array, rows?: Uint32Array): Float32Array;
   topK(query: Float32Array, k: number, rows?: Uint32Array): NativeTopK;
   topKAsync(query: Float32Array, k: number, rows: Uint32Array | undefined, threads: number): Promise<NativeTopK>;
-  probeRead(rows?: Uint32Array): number;
+  probeRead(rows?: Uint32Array, threads?: number): number;
 }
 
 export interface NativeBinding {

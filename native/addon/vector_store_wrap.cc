@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../core/topk.h"
@@ -263,17 +264,41 @@ class VectorStoreWrap : public Napi::ObjectWrap<VectorStoreWrap> {
     return promise;
   }
 
-  // Memory-read probe over the same bytes cosine(query, rows) would read.
+  // Memory-read probe over the same bytes cosine(query, rows) would read,
+  // optionally split over threads like topKAsync (to show whether the
+  // machine's memory bandwidth grows with a second core).
   Napi::Value ProbeRead(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto rows = Rows(info, 0);
+    const uint32_t threads =
+        info.Length() > 1 && !info[1].IsUndefined() ? std::max<uint32_t>(1, std::min<uint32_t>(RequireUint32(info, 1, "threads"), 256)) : 1;
     const StoreView view = store_->View();
     const size_t n = rows.IsEmpty() ? view.rows : rows.ElementLength();
     if (n == 0) return Napi::Number::New(env, 0);
     const size_t row_bytes = store_->row_bytes();
-    const uint64_t sink = Kernels(env).probe_read(view.block->data.get(), row_bytes,
-                                                  rows.IsEmpty() ? nullptr : rows.Data(), n,
-                                                  row_bytes);
+    const KernelTable& k = Kernels(env);
+    const uint8_t* base = view.block->data.get();
+    const uint32_t* ids = rows.IsEmpty() ? nullptr : rows.Data();
+    auto read = [&](size_t begin, size_t end) {
+      return ids ? k.probe_read(base, row_bytes, ids + begin, end - begin, row_bytes)
+                 : k.probe_read(base + begin * row_bytes, row_bytes, nullptr, end - begin, row_bytes);
+    };
+    uint64_t sink = 0;
+    if (threads <= 1) {
+      sink = read(0, n);
+    } else {
+      std::vector<std::thread> pool;
+      std::vector<uint64_t> sinks(threads, 0);
+      const size_t chunk = (n + threads - 1) / threads;
+      for (uint32_t t = 1; t < threads; ++t)
+        pool.emplace_back([&, t] {
+          const size_t b = std::min(n, t * chunk);
+          sinks[t] = read(b, std::min(n, b + chunk));
+        });
+      sinks[0] = read(0, std::min(n, chunk));
+      for (auto& th : pool) th.join();
+      for (uint64_t v : sinks) sink ^= v;
+    }
     // Returned so the reads cannot be optimised away; callers ignore it.
     return Napi::Number::New(env, static_cast<double>(sink & 0xFFFF));
   }

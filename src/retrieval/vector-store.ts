@@ -154,9 +154,9 @@ export class VectorStore {
     }
   }
 
-  /** @internal Bench probe: reads the bytes `cosine(query, rows)` would read. */
-  probeRead(rows?: Uint32Array): number {
-    return this.#native.probeRead(optionalUint32Array(rows, 'rows'));
+  /** @internal Bench probe: reads the bytes `cosine(query, rows)` would read, on `threads` threads. */
+  probeRead(rows?: Uint32Array, threads = 1): number {
+    return this.#native.probeRead(optionalUint32Array(rows, 'rows'), requireInteger(threads, 'threads', 1, 256));
   }
 
   #query(query: unknown): Float32Array {
