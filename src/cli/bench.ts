@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 
 import { type Command, InvalidArgumentError } from 'commander';
 
-import { caseTable, configFromEnv, formatTable, type SuiteReport } from '../../bench/harness.js';
+import type { SuiteReport } from '../../bench/harness.js';
 import { suites } from '../../bench/suites.js';
 import { capabilities } from '../capabilities.js';
 
@@ -29,6 +29,8 @@ export function registerBench(program: Command): void {
         process.exitCode = 2;
         return;
       }
+      // Loaded on use: `fusionrank info` should not pay for the bench code.
+      const { caseTable, configFromEnv, formatTable } = await import('../../bench/harness.js');
       const config = configFromEnv({
         ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
         ...(opts.time !== undefined ? { timeMs: opts.time } : {}),
