@@ -42,6 +42,11 @@ auto Guard(Napi::Env env, Fn&& body) -> decltype(body()) {
     Throw(env, e.kind(), e.code(), e.what());
   } catch (const std::bad_alloc&) {
     Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_OUT_OF_MEMORY", "Out of memory");
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    // Anything else escaping a binding would terminate the process.
+    Throw(env, ErrorKind::kError, "ERR_FUSIONRANK_INTERNAL", e.what());
   }
 }
 

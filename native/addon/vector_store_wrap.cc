@@ -223,16 +223,20 @@ class VectorStoreWrap : public Napi::ObjectWrap<VectorStoreWrap> {
         result_ = fr::TopK(kernels_, view_, query_.get(), all_rows_ ? nullptr : rows_.data(), n,
                            k_, threads_);
       } catch (const Error& e) {
+        kind_ = e.kind();
         code_ = e.code();
         SetError(e.what());
       } catch (const std::bad_alloc&) {
+        kind_ = ErrorKind::kRangeError;
         code_ = "ERR_FUSIONRANK_OUT_OF_MEMORY";
         SetError("Out of memory");
+      } catch (const std::exception& e) {
+        SetError(e.what());
       }
     }
     void OnOK() override { deferred_.Resolve(ToJs(Env(), result_)); }
     void OnError(const Napi::Error& e) override {
-      Napi::Error err = MakeError(Env(), ErrorKind::kError, code_, e.Message());
+      Napi::Error err = MakeError(Env(), kind_, code_, e.Message());
       deferred_.Reject(err.Value());
     }
 
@@ -246,6 +250,7 @@ class VectorStoreWrap : public Napi::ObjectWrap<VectorStoreWrap> {
     size_t k_;
     unsigned threads_;
     TopKResult result_;
+    ErrorKind kind_ = ErrorKind::kError;
     const char* code_ = "ERR_FUSIONRANK_INTERNAL";
   };
 
