@@ -2,9 +2,13 @@
 // with vpdpwssd, which fuses the multiply-add and the accumulate of the
 // avx512 kernel. The rest of the avx512vnni table reuses avx512 kernels.
 //
-// Measured on Zen 4 and rejected: 256-bit vpdpwssd (slower), and vpdpbusd on
-// the raw int8 rows with the int16 query split into two byte vectors (three
-// vpdpbusd per 64 elements issued slower than two widen + two vpdpwssd).
+// On Zen 4 this is bound by the issue rate of 512-bit dot-product
+// instructions (two per 64 elements). Measured and rejected: 256-bit
+// vpdpwssd (slower); vpdpbusd on raw rows with the int16 query split into two
+// byte vectors (three per 64 elements: slower); widening by in-lane shifts
+// instead of vpmovsxbw (same speed). One vpdpbusd per 64 elements would need
+// an 8-bit query, whose systematic rounding can approach the i8 tolerance on
+// vectors with one dominant component: precision was kept instead.
 #include <immintrin.h>
 
 #include <algorithm>
