@@ -21,8 +21,8 @@ export interface OnnxNodeSpec {
   outputs: string[];
   name?: string;
   domain?: string;
-  /** Numbers become INT when integral and `ints` lists them, else FLOAT; strings STRING. */
-  attributes?: Record<string, number | string | { int: number } | { float: number }>;
+  /** Integral numbers become INT, others FLOAT (force with { int } / { float }); strings STRING. */
+  attributes?: Record<string, number | string | { int: number } | { float: number } | { tensor: OnnxTensorSpec }>;
 }
 
 export interface OnnxGraphSpec {
@@ -95,6 +95,7 @@ function attributeProto(name: string, value: NonNullable<OnnxNodeSpec['attribute
   if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
   if (typeof value === 'object' && 'int' in value) return { name, type: T.INT, i: value.int };
   if (typeof value === 'object' && 'float' in value) return { name, type: T.FLOAT, f: value.float };
+  if (typeof value === 'object' && 'tensor' in value) return { name, type: T.TENSOR, t: tensorProto(value.tensor) };
   return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
 }
 
