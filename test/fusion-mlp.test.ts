@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { FusionMlp, FusionrankError } from '../src/index.js';
-import { native } from '../src/native.js';
+import { native, nativeCandidates } from '../src/native.js';
+import { decodeOnnx, lowerOnnx } from '../src/rerank/onnx-loader.js';
 import { buildOnnxModel, type OnnxGraphSpec, randomMlpOnnx } from '../src/rerank/onnx-build.js';
 import { expectClose, expectCode, ortRun, randomArray, relativeError, rng, withIsa } from './helpers/mlp.js';
 
@@ -263,5 +264,49 @@ describe('argument errors and edge values', () => {
     expect(() => m.predict('x', 1)).toThrow(TypeError);
     expect(() => m.predictAsync(new Float32Array(4), 1)).toThrow(TypeError);
     expect(m.predict([{ width: 4 }], 2)).toEqual(new Float32Array(4));
+  });
+});
+
+describe('limits and environments', () => {
+  it('batch 16,384, sync and async, equals onnxruntime', async () => {
+    const bytes = randomMlpOnnx([40, 24, 2], random, { activation: 'Relu' });
+    const mlp = FusionMlp.fromOnnx(bytes);
+    const batch = 16_384;
+    const x = randomArray(batch * 40, random);
+    const expected = await ortRun(bytes, { input: { data: x, dims: [batch, 40] } });
+    expectClose(mlp.predict(x), expected);
+    expectClose(await mlp.predictAsync(x, { threads: 4 }), expected);
+  });
+
+  it('the native model loads and predicts in worker threads (per-environment addon state)', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const { existsSync } = await import('node:fs');
+    const bytes = randomMlpOnnx([32, 16, 1], random, { finalActivation: 'Sigmoid' });
+    const lowered = lowerOnnx(decodeOnnx(bytes));
+    const x = randomArray(10 * 32, random);
+    const expected = FusionMlp.fromOnnx(bytes).predict(x);
+    const addon = nativeCandidates().find((p) => existsSync(p));
+    // Workers cannot import TypeScript, so they drive the addon with the lowered layer list.
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        const addon = require(workerData.addon);
+        const mlp = new addon.NativeFusionMlp(workerData.inputSize, workerData.layers);
+        const batch = workerData.x.length / workerData.inputSize;
+        parentPort.postMessage({ sync: mlp.predict(workerData.x, batch), async: await mlp.predictAsync(workerData.x, batch, 2) });
+      })().catch((e) => parentPort.postMessage({ error: String((e && e.stack) || e) }));`;
+    const results = await Promise.all([0, 1].map(() => new Promise<{ sync: Float32Array; async: Float32Array; error?: string }>((resolve, reject) => {
+      const worker = new Worker(source, { eval: true, workerData: { addon, inputSize: lowered.inputSize, layers: lowered.layers, x } });
+      worker.once('message', (m) => {
+        void worker.terminate();
+        resolve(m);
+      });
+      worker.once('error', reject);
+    })));
+    for (const r of results) {
+      expect(r.error).toBeUndefined();
+      expectClose(r.sync, expected, 0);
+      expectClose(r.async, expected, 0);
+    }
   });
 });

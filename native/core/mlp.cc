@@ -18,6 +18,8 @@ namespace {
 // Rows run through every layer together: small enough that the activations
 // stay in L2 between layers, large enough to amortise each weight pass.
 constexpr size_t kRowBlock = 256;
+// Very wide layers get fewer rows per block, so scratch stays bounded.
+constexpr size_t kMaxScratchBytes = size_t{32} << 20;
 
 void RequireWidth(size_t width, const char* what) {
   if (width == 0 || width > Mlp::kMaxWidth)
@@ -187,7 +189,8 @@ void Mlp::Forward(const KernelTable& kernels, const float* x, size_t ldx, size_t
                 "The batch size must be in [1, " + std::to_string(kMaxBatch) + "] but is " +
                     std::to_string(batch));
   const size_t ld = std::max(scratch_width_, RoundUp(input_size_, kGemmPanel));
-  const size_t block = std::min(batch, kRowBlock);
+  const size_t fit = std::max<size_t>(1, kMaxScratchBytes / (2 * ld * sizeof(float)));
+  const size_t block = std::min({batch, kRowBlock, fit});
   float* scratch = Scratch(2 * block * ld);
   for (size_t r = 0; r < batch; r += block) {
     const size_t rows = std::min(block, batch - r);
