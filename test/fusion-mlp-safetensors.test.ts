@@ -173,4 +173,20 @@ describe('fromSafetensors', () => {
     expectCode(() => FusionMlp.fromSafetensors(file, { layers: [{ type: 'activation', activation: 'relu' }] }), 'ERR_FUSIONRANK_INVALID_SPEC', TypeError, /inputSize/);
     expectCode(() => FusionMlp.fromSafetensors(file, null as never), 'ERR_FUSIONRANK_INVALID_SPEC', TypeError);
   });
+
+  it('fuzz: random bytes and mutated files fail with a code or load (seeded, bounded)', () => {
+    const r = rng(2718);
+    const good = writeSafetensors({ w: { dtype: 'F32', shape: [3, 2], values: [1, 2, 3, 4, 5, 6] }, b: { dtype: 'F16', shape: [3], values: [0.5, 1, -2] } });
+    const layers: SafetensorsSpec = { layers: [{ type: 'linear', weight: 'w', bias: 'b', activation: 'relu' }] };
+    for (let n = 0; n < 400; n++) {
+      const bytes = n % 2 ? Uint8Array.from({ length: Math.floor(r() * 120) }, () => Math.floor(r() * 256)) : good.slice();
+      if (n % 2 === 0) for (let f = 0; f < 1 + Math.floor(r() * 3); f++) bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256);
+      try {
+        const mlp = FusionMlp.fromSafetensors(bytes, layers);
+        expect(mlp.predict(new Float32Array(mlp.inputSize)).length).toBe(mlp.outputSize);
+      } catch (error) {
+        expect((error as { code?: string }).code, (error as Error).message).toMatch(/^ERR_FUSIONRANK_/);
+      }
+    }
+  });
 });
