@@ -7,13 +7,13 @@ export { FusionrankError, type ErrorCode } from './errors.js';
 export { VectorStore, type Dtype, type VectorStoreOptions, type TopKResult, type TopKOptions, type TopKAsyncOptions } from './retrieval/vector-store.js';
 export {
   FusionMlp,
-  type Activation,
+  type Activation as MlpActivation,
   type FusionMlpInput,
   type FusionMlpOptions,
-  type LayerSummary,
+  type LayerSummary as MlpLayerSummary,
   type MissingPolicy,
-  type NamedInputs,
-  type PredictAsyncOptions,
-  type PredictOptions,
+  type NamedInputs as MlpNamedInputs,
+  type PredictAsyncOptions as MlpPredictAsyncOptions,
+  type PredictOptions as MlpPredictOptions,
   type SafetensorsSpec,
 } from './rerank/fusion-mlp.js';
