@@ -20,6 +20,7 @@ describe('reranker-shaped models', () => {
       const mlp = FusionMlp.fromOnnx(bytes);
       expect(mlp.inputSize).toBe(sizes[0]);
       expect(mlp.outputSize).toBe(sizes[sizes.length - 1]);
+      expect(mlp.outputName).toBe('output');
       expect(mlp.flopsPerRow).toBe(sizes.slice(1).reduce((s, n, i) => s + 2 * n * sizes[i], 0));
       for (const batch of [1, 2, 7, 16, 257, 1000]) {
         const x = randomArray(batch * sizes[0], random);

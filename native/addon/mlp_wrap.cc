@@ -4,6 +4,7 @@
 // forward pass.
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "../core/mlp.h"
@@ -241,6 +242,9 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
       } catch (const std::system_error& e) {
         code_ = "ERR_FUSIONRANK_INTERNAL";
         SetError(std::string("Could not start a worker thread: ") + e.what());
+      } catch (const std::exception& e) {
+        code_ = "ERR_FUSIONRANK_INTERNAL";
+        SetError(e.what());
       }
     }
     void OnOK() override {

@@ -115,6 +115,8 @@ export class FusionMlp {
   readonly inputSize: number;
   /** Outputs per row. */
   readonly outputSize: number;
+  /** The name of the model's output (as onnxruntime reports it). */
+  readonly outputName: string;
   /** The inputs in flat-row order, with their missing-modality policies. */
   readonly inputs: readonly FusionMlpInput[];
   /** The lowered layers (after batch-norm folding and activation fusion). */
@@ -172,6 +174,7 @@ export class FusionMlp {
     this.inputs = Object.freeze(inputs.map((x) => Object.freeze(x)));
     this.inputSize = this.#native.inputSize();
     this.outputSize = this.#native.outputSize();
+    this.outputName = model.outputName;
     this.flopsPerRow = this.#native.flopsPerRow();
     this.layers = Object.freeze(model.layers.map(summarize));
   }
