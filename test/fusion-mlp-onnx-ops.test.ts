@@ -231,6 +231,38 @@ describe('normalisation', () => {
   });
 });
 
+describe('the LayerNorm PyTorch exports below opset 17', () => {
+  const decomposed = (square: 'Pow' | 'Mul', affine: boolean, opset: number): OnnxNodeSpec[] => {
+    const mean = (input: string, output: string): OnnxNodeSpec =>
+      opset >= 18 ? { op: 'ReduceMean', inputs: [input, 'axes'], outputs: [output] } : { op: 'ReduceMean', inputs: [input], outputs: [output], attributes: { axes: { ints: [-1] } } };
+    return [
+      { op: 'Gemm', inputs: ['x', 'fc.weight', 'fc.bias'], outputs: ['h'], attributes: { transB: 1 } },
+      mean('h', 'm'),
+      { op: 'Sub', inputs: ['h', 'm'], outputs: ['d'] },
+      square === 'Pow' ? { op: 'Pow', inputs: ['d', 'two'], outputs: ['p'] } : { op: 'Mul', inputs: ['d', 'd'], outputs: ['p'] },
+      mean('p', 'v'),
+      { op: 'Add', inputs: ['v', 'eps'], outputs: ['e'] },
+      { op: 'Sqrt', inputs: ['e'], outputs: ['s'] },
+      { op: 'Div', inputs: ['d', 's'], outputs: affine ? ['n'] : ['y'] },
+      ...(affine ? [{ op: 'Mul', inputs: ['n', 'gamma'], outputs: ['g'] }, { op: 'Add', inputs: ['g', 'beta'], outputs: ['y'] }] : []),
+    ];
+  };
+  const constants = (): OnnxTensorSpec[] => [
+    ...dense('fc', 20, 12, true),
+    { name: 'two', dims: [], values: [2] },
+    { name: 'eps', dims: [], values: [1e-5] },
+    { name: 'gamma', dims: [12], values: randomArray(12, random, 2) },
+    { name: 'beta', dims: [12], values: randomArray(12, random) },
+    { name: 'axes', dims: [1], values: [-1], encoding: 'int64' },
+  ];
+  for (const [square, affine, opset] of [['Pow', true, 13], ['Mul', false, 13], ['Pow', true, 18]] as const) {
+    it(`${square}${affine ? ' with gamma and beta' : ''}, opset ${opset}, becomes one LayerNormalization`, async () => {
+      const mlp = await check(singleInput(20, 12, decomposed(square, affine, opset), constants(), opset));
+      expect(mlp.layers.map((l) => l.kind)).toEqual(['dense', 'layernorm']);
+    });
+  }
+});
+
 describe('graph plumbing', () => {
   it('Identity, Dropout and Flatten of a [batch, 4, 6] input', async () => {
     await check(singleInput(24, 5, [

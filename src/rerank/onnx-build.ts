@@ -11,8 +11,8 @@ export interface OnnxTensorSpec {
   name: string;
   dims: number[];
   values: ArrayLike<number>;
-  /** Storage: f32 raw_data (default), f32 float_data, or f16 raw_data. */
-  encoding?: 'raw' | 'float_data' | 'f16';
+  /** Storage: f32 raw_data (default), f32 float_data, f16 raw_data, or int64 raw_data. */
+  encoding?: 'raw' | 'float_data' | 'f16' | 'int64';
 }
 
 export interface OnnxNodeSpec {
@@ -22,7 +22,7 @@ export interface OnnxNodeSpec {
   name?: string;
   domain?: string;
   /** Integral numbers become INT, others FLOAT (force with { int } / { float }); strings STRING. */
-  attributes?: Record<string, number | string | { int: number } | { float: number } | { tensor: OnnxTensorSpec }>;
+  attributes?: Record<string, number | string | { int: number } | { float: number } | { ints: number[] } | { tensor: OnnxTensorSpec }>;
 }
 
 export interface OnnxGraphSpec {
@@ -71,6 +71,12 @@ export function roundToHalf(value: number): number {
 export function tensorProto(t: OnnxTensorSpec): onnxProto.onnx.ITensorProto {
   const encoding = t.encoding ?? 'raw';
   if (encoding === 'float_data') return { name: t.name, dims: t.dims, dataType: 1, floatData: Array.from(t.values) };
+  if (encoding === 'int64') {
+    const bytes = new Uint8Array(t.values.length * 8);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < t.values.length; i++) view.setBigInt64(i * 8, BigInt(t.values[i]), true);
+    return { name: t.name, dims: t.dims, dataType: 7, rawData: bytes };
+  }
   if (encoding === 'f16') {
     const bytes = new Uint8Array(t.values.length * 2);
     const view = new DataView(bytes.buffer);
@@ -95,6 +101,7 @@ function attributeProto(name: string, value: NonNullable<OnnxNodeSpec['attribute
   if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
   if (typeof value === 'object' && 'int' in value) return { name, type: T.INT, i: value.int };
   if (typeof value === 'object' && 'float' in value) return { name, type: T.FLOAT, f: value.float };
+  if (typeof value === 'object' && 'ints' in value) return { name, type: T.INTS, ints: value.ints };
   if (typeof value === 'object' && 'tensor' in value) return { name, type: T.TENSOR, t: tensorProto(value.tensor) };
   return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
 }

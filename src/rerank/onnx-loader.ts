@@ -16,7 +16,7 @@ type AttributeProto = onnxProto.onnx.IAttributeProto;
 /** The ops FusionMlp lowers; anything else is reported with a pointer to OnnxModel. */
 export const SUPPORTED_OPS: readonly string[] = [
   'Gemm', 'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Gelu', 'Erf (in the GELU pattern)',
-  'Identity', 'Dropout', 'Flatten', 'BatchNormalization', 'LayerNormalization', 'Concat (of graph inputs)', 'Constant',
+  'Identity', 'Dropout', 'Flatten', 'BatchNormalization', 'LayerNormalization (and its pre-opset-17 decomposition)', 'Concat (of graph inputs)', 'Constant',
 ];
 
 export interface LoweredModel {
@@ -163,7 +163,7 @@ function fuseErfGelu(nodes: NodeProto[], scalarOf: (name: string) => number | un
   const consumers = new Map<string, number[]>();
   nodes.forEach((n, i) => {
     for (const o of n.output ?? []) producer.set(o, i);
-    for (const x of n.input ?? []) if (x) consumers.set(x, [...(consumers.get(x) ?? []), i]);
+    for (const x of new Set(n.input ?? [])) if (x) consumers.set(x, [...(consumers.get(x) ?? []), i]);
   });
   const only = (value: string): number | undefined => {
     const c = consumers.get(value);
@@ -222,6 +222,118 @@ function fuseErfGelu(nodes: NodeProto[], scalarOf: (name: string) => number | un
     if (!pattern || last === undefined) return;
     for (const i of pattern) removed.add(i);
     replacement.set(last, { opType: 'Gelu', name: `${erf.name || `erf#${e}`} (erf GELU pattern)`, input: [x], output: [nodes[last].output![0]], attribute: [] });
+  });
+  if (!removed.size) return nodes;
+  return nodes.flatMap((n, i) => (replacement.has(i) ? [replacement.get(i)!] : removed.has(i) ? [] : [n]));
+}
+
+/** Integer values of a constant (int64 / int32, raw or typed), or undefined. */
+function intValues(c: Constant | undefined): number[] | undefined {
+  if (!c) return undefined;
+  const t = c.tensor;
+  const type = num(t.dataType);
+  const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
+  if (type === DATA_TYPE.INT64) {
+    if (raw) {
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      return Array.from({ length: raw.byteLength >> 3 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+    }
+    return (t.int64Data ?? []).map(num);
+  }
+  if (type === DATA_TYPE.INT32) {
+    if (raw) {
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      return Array.from({ length: raw.byteLength >> 2 }, (_, i) => view.getInt32(i * 4, true));
+    }
+    return t.int32Data ?? [];
+  }
+  return undefined;
+}
+
+interface FusionContext {
+  scalarOf(name: string): number | undefined;
+  constant(name: string): Constant | undefined;
+  addConstant(name: string, values: Float32Array): void;
+}
+
+/**
+ * Replaces the layer norm that PyTorch exports below opset 17,
+ *   m = ReduceMean(x) → d = Sub(x, m) → Pow(d, 2) | Mul(d, d) → ReduceMean
+ *   → Add(·, eps) → Sqrt → n = Div(d, ·) [→ Mul(n, gamma) → Add(·, beta)]
+ * (reductions over the last axis, keepdims), by one LayerNormalization node.
+ */
+function fuseDecomposedLayerNorm(nodes: NodeProto[], ctx: FusionContext): NodeProto[] {
+  const producer = new Map<string, number>();
+  const consumers = new Map<string, number[]>();
+  nodes.forEach((n, i) => {
+    for (const o of n.output ?? []) producer.set(o, i);
+    for (const x of new Set(n.input ?? [])) if (x) consumers.set(x, [...(consumers.get(x) ?? []), i]);
+  });
+  const isOp = (i: number | undefined, op: string) => i !== undefined && nodes[i].opType === op && (!nodes[i].domain || nodes[i].domain === 'ai.onnx');
+  const usesOf = (value: string) => consumers.get(value) ?? [];
+  const only = (value: string): number | undefined => (usesOf(value).length === 1 ? usesOf(value)[0] : undefined);
+  const out = (i: number) => nodes[i].output![0];
+  const other = (i: number, value: string) => {
+    const ins = nodes[i].input ?? [];
+    return ins[0] === value ? ins[1] : ins[1] === value ? ins[0] : undefined;
+  };
+  const lastAxisMean = (i: number | undefined): boolean => {
+    if (!isOp(i, 'ReduceMean')) return false;
+    const n = nodes[i!];
+    if (attrInt(n, 'keepdims', 1) !== 1) return false;
+    const axesAttr = attribute(n, 'axes');
+    const axes = axesAttr ? (axesAttr.ints ?? []).map(num) : intValues(n.input?.[1] ? ctx.constant(n.input[1]) : undefined);
+    return axes !== undefined && axes.length === 1 && (axes[0] === -1 || axes[0] === 1);
+  };
+  const removed = new Set<number>();
+  const replacement = new Map<number, NodeProto>();
+  nodes.forEach((_, m1) => {
+    if (!lastAxisMean(m1) || removed.has(m1)) return;
+    const x = nodes[m1].input?.[0];
+    const sub = only(out(m1));
+    if (!x || !isOp(sub, 'Sub') || nodes[sub!].input?.[0] !== x || nodes[sub!].input?.[1] !== out(m1)) return;
+    const d = out(sub!);
+    const dUses = usesOf(d);
+    const square = dUses.find((u) => (isOp(u, 'Pow') && nodes[u].input?.[0] === d && ctx.scalarOf(nodes[u].input?.[1] ?? '') === 2) || (isOp(u, 'Mul') && nodes[u].input?.[0] === d && nodes[u].input?.[1] === d));
+    const div = dUses.find((u) => isOp(u, 'Div') && nodes[u].input?.[0] === d);
+    if (square === undefined || div === undefined || dUses.length !== 2) return;
+    const m2 = only(out(square));
+    if (!lastAxisMean(m2)) return;
+    const add = only(out(m2!));
+    if (!isOp(add, 'Add')) return;
+    const epsilon = ctx.scalarOf(other(add!, out(m2!)) ?? '');
+    if (epsilon === undefined || !(epsilon >= 0)) return;
+    const sqrt = only(out(add!));
+    if (!isOp(sqrt, 'Sqrt') || only(out(sqrt!)) !== div || nodes[div].input?.[1] !== out(sqrt!)) return;
+    const pattern = [m1, sub!, square, m2!, add!, sqrt!, div];
+    let last = div;
+    let scale: string | undefined, shift: string | undefined;
+    const mul = only(out(div));
+    const gamma = mul !== undefined && isOp(mul, 'Mul') ? other(mul, out(div)) : undefined;
+    if (gamma && ctx.constant(gamma)) {
+      scale = gamma;
+      pattern.push(mul!);
+      last = mul!;
+      const addBeta = only(out(mul!));
+      const beta = addBeta !== undefined && isOp(addBeta, 'Add') ? other(addBeta, out(mul!)) : undefined;
+      if (beta && ctx.constant(beta)) {
+        shift = beta;
+        pattern.push(addBeta!);
+        last = addBeta!;
+      }
+    }
+    if (!scale) {
+      scale = `${out(div)}::layernorm_scale`;
+      ctx.addConstant(scale, new Float32Array([1]));
+    }
+    for (const i of pattern) removed.add(i);
+    replacement.set(last, {
+      opType: 'LayerNormalization',
+      name: `${nodes[m1].name || `reducemean#${m1}`} (decomposed LayerNorm pattern)`,
+      input: shift ? [x, scale, shift] : [x, scale],
+      output: [out(last)],
+      attribute: [{ name: 'epsilon', f: epsilon }, { name: 'axis', i: -1 }],
+    });
   });
   if (!removed.size) return nodes;
   return nodes.flatMap((n, i) => (replacement.has(i) ? [replacement.get(i)!] : removed.has(i) ? [] : [n]));
@@ -307,7 +419,17 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
   if (outputType && outputType.elemType !== undefined && outputType.elemType !== null && num(outputType.elemType) !== DATA_TYPE.FLOAT)
     fail(`Graph output '${outputName}' has ONNX element type ${num(outputType.elemType)}; FusionMlp produces float32`, 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_TYPE');
 
-  const nodes = fuseErfGelu(nodesIn.filter((n) => n.opType !== 'Constant' || (n.domain && n.domain !== 'ai.onnx')), scalarOf);
+  const fusion: FusionContext = {
+    scalarOf,
+    constant: (name) => constants.get(name),
+    addConstant: (name, v) => {
+      const c: Constant = { name, dims: [v.length], tensor: { dataType: DATA_TYPE.FLOAT }, values: v };
+      constants.set(name, c);
+      values.set(name, { kind: 'const', c });
+    },
+  };
+  const plain = nodesIn.filter((n) => n.opType !== 'Constant' || (n.domain && n.domain !== 'ai.onnx'));
+  const nodes = fuseDecomposedLayerNorm(fuseErfGelu(plain, scalarOf), fusion);
   const used = new Set<string>();
   let order: number[] | undefined; // graph-input order in the flat row
   let builder: LayerListBuilder | undefined;
