@@ -30,6 +30,15 @@ describe('reranker-shaped models', () => {
     });
   }
 
+  it('repeated calls are bit-identical (small batches alternate the weight walk)', () => {
+    const mlp = FusionMlp.fromOnnx(randomMlpOnnx([300, 200, 70, 3], random, { activation: 'Tanh' }));
+    for (const batch of [1, 5, 8, 9]) {
+      const x = randomArray(batch * 300, random);
+      const first = mlp.predict(x);
+      for (let i = 0; i < 3; i++) expect(mlp.predict(x)).toEqual(first);
+    }
+  });
+
   it('every ISA equals serial on a GELU / LayerNorm network, batch 1…600', async () => {
     const k = 300, h = 130;
     const spec: OnnxGraphSpec = {

@@ -4,6 +4,7 @@
 // that could not be folded) and stand-alone activations.
 #pragma once
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -60,12 +61,14 @@ class Mlp {
   };
 
   void ForwardBlock(const KernelTable& kernels, const float* x, size_t ldx, size_t rows,
-                    float* out, float* scratch, size_t ld_scratch) const;
+                    float* out, float* scratch, size_t ld_scratch, bool reverse) const;
 
   size_t input_size_;
   size_t width_;           // output width of the last layer
   size_t scratch_width_;   // widest padded layer output
   std::vector<Layer> layers_;
+  // Alternates the weight walk of small batches (see ForwardBlock).
+  mutable std::atomic<uint32_t> calls_{0};
 };
 
 // One named input of a multi-input model, gathered into the flat row layout.
