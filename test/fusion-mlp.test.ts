@@ -163,6 +163,7 @@ describe('named inputs and missing modalities', () => {
     expectCode(() => mlp.predict({ text, image: null, image_mask: mask, meta }), 'ERR_FUSIONRANK_MISSING_INPUT', RangeError, /image.*missing-modality policy/);
     expectCode(() => mlp.predict({ text, image, image_mask: mask, meta }, { present: { image: [true, false, true, true, true] } }), 'ERR_FUSIONRANK_MISSING_INPUT', RangeError, /some rows/);
     expectCode(() => mlp.predict({ text, image, image_mask: mask }), 'ERR_FUSIONRANK_MISSING_INPUT', RangeError, /meta/);
+    expectCode(() => mlp.predict({}), 'ERR_FUSIONRANK_MISSING_INPUT', RangeError, /'text'/);
     expectCode(() => mlp.predict({ text, image, image_mask: mask, meta, audio: meta }), 'ERR_FUSIONRANK_UNKNOWN_INPUT', RangeError, /audio/);
     expectCode(() => mlp.predict({ text, image: image.subarray(8), image_mask: mask, meta }), 'ERR_FUSIONRANK_DIM_MISMATCH', RangeError);
   });

@@ -314,7 +314,11 @@ export class FusionMlp {
       batch = rows;
       arrays.set(x.name, a);
     }
-    if (batch === undefined) throw rangeError('Every named input is missing: pass options.batch to score rows from missing-modality fills only', 'ERR_FUSIONRANK_INVALID_BATCH');
+    if (batch === undefined) {
+      const required = userInputs.find((x) => x.missing === 'error');
+      if (required) throw rangeError(`Input '${required.name}' is missing and has no missing-modality policy; pass it, or load the model with { missing: { ${required.name}: 'mask' | 'embedding' } }`, 'ERR_FUSIONRANK_MISSING_INPUT');
+      throw rangeError('Every named input is missing: pass options.batch to score rows from missing-modality fills only', 'ERR_FUSIONRANK_INVALID_BATCH');
+    }
     const presentOption = optionalOptions<Record<string, Uint8Array | boolean[]>>(options.present, 'options.present');
     const presence = new Map<string, Uint8Array>();
     for (const [name, flags] of Object.entries(presentOption)) {
