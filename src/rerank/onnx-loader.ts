@@ -416,7 +416,7 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
     fail(`The graph has ${outputs.length} outputs; FusionMlp runs graphs with exactly one output (run others with OnnxModel)`, 'ERR_FUSIONRANK_ONNX_OUTPUTS');
   const outputName = outputs[0].name ?? '';
   const outputType = outputs[0].type?.tensorType;
-  if (outputType && outputType.elemType !== undefined && outputType.elemType !== null && num(outputType.elemType) !== DATA_TYPE.FLOAT)
+  if (outputType && num(outputType.elemType ?? 0) !== 0 && num(outputType.elemType) !== DATA_TYPE.FLOAT)
     fail(`Graph output '${outputName}' has ONNX element type ${num(outputType.elemType)}; FusionMlp produces float32`, 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_TYPE');
 
   const fusion: FusionContext = {
@@ -444,7 +444,10 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
     flow = { step, dims };
   };
 
-  nodes.forEach((n, i) => {
+  // Errors cite a node's index in the file's graph, not in the fused list.
+  const originalIndex = new Map(nodesIn.map((n, k) => [n, k]));
+  nodes.forEach((n, position) => {
+    const i = originalIndex.get(n) ?? position;
     const op = n.opType ?? '';
     if (n.domain && n.domain !== 'ai.onnx' && !(n.domain === 'com.microsoft' && op === 'Gelu')) unsupported(n, i);
     const ins = n.input ?? [];
