@@ -115,6 +115,20 @@ describe('graphs FusionMlp does not run', () => {
   });
 });
 
+describe('shapes onnxruntime users meet', () => {
+  it('a static batch dimension (a PyTorch export without dynamic_axes) still takes any batch', () => {
+    const dynamic = graph();
+    const fixed = { ...dynamic, inputs: [{ name: 'x', dims: [1, 8] }], outputs: [{ name: 'y', dims: [1, 4] }] };
+    const x = randomArray(3 * 8, random);
+    expectClose(FusionMlp.fromOnnx(buildOnnxModel(fixed)).predict(x), FusionMlp.fromOnnx(buildOnnxModel(dynamic)).predict(x), 0);
+  });
+
+  it('a rank-3 input needs a Flatten before a dense layer', () => {
+    const bytes = buildOnnxModel(graph({ inputs: [{ name: 'x', dims: ['batch', 2, 4] }] }));
+    expectCode(() => FusionMlp.fromOnnx(bytes), 'ERR_FUSIONRANK_ONNX_UNSUPPORTED', FusionrankError, /Flatten/);
+  });
+});
+
 describe('fuzz (seeded, bounded)', () => {
   function expectCleanFailureOrModel(bytes: Uint8Array): FusionMlp | undefined {
     try {
