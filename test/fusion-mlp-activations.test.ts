@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import { FusionMlp, type MlpActivation } from '../src/index.js';
 import { native } from '../src/native.js';
-import { buildOnnxModel } from '../src/rerank/onnx-build.js';
+import { buildOnnxModel, type OnnxNodeSpec } from '../src/rerank/onnx-build.js';
 import { withIsa } from './helpers/mlp.js';
 
 const WIDTH = 64;
@@ -35,6 +35,7 @@ const REFERENCE: Record<Exclude<MlpActivation, 'none'>, (x: number) => number> =
   tanh: (x) => Math.tanh(x),
   gelu: (x) => 0.5 * x * erfc(-x / Math.SQRT2),
   geluTanh: (x) => x / (1 + Math.exp(-2 * Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
+  silu: (x) => x / (1 + Math.exp(-x)),
 };
 const OPS: Record<keyof typeof REFERENCE, { op: string; attributes?: Record<string, number | string> }> = {
   relu: { op: 'Relu' },
@@ -43,6 +44,7 @@ const OPS: Record<keyof typeof REFERENCE, { op: string; attributes?: Record<stri
   tanh: { op: 'Tanh' },
   gelu: { op: 'Gelu' },
   geluTanh: { op: 'Gelu', attributes: { approximate: 'tanh' } },
+  silu: { op: 'Sigmoid' }, // + Mul(x, ·): see model()
 };
 
 /** An identity dense layer followed by the activation: fused into the GEMM epilogue. */
@@ -50,6 +52,11 @@ function model(activation: keyof typeof REFERENCE, standalone: boolean): FusionM
   const identity = new Float32Array(WIDTH * WIDTH);
   for (let i = 0; i < WIDTH; i++) identity[i * WIDTH + i] = 1;
   const { op, attributes } = OPS[activation];
+  // SiLU is exported by PyTorch as Mul(x, Sigmoid(x)).
+  const apply = (input: string, output: string): OnnxNodeSpec[] =>
+    activation === 'silu'
+      ? [{ op: 'Sigmoid', inputs: [input], outputs: [`${input}_s`] }, { op: 'Mul', inputs: [`${input}_s`, input], outputs: [output] }]
+      : [{ op, inputs: [input], outputs: [output], attributes }];
   return FusionMlp.fromOnnx(buildOnnxModel({
     inputs: [{ name: 'x', dims: ['batch', WIDTH] }],
     outputs: [{ name: 'y', dims: ['batch', WIDTH] }],
@@ -59,11 +66,11 @@ function model(activation: keyof typeof REFERENCE, standalone: boolean): FusionM
           { op: 'Gemm', inputs: ['x', 'w'], outputs: ['h'] },
           { op: 'Relu', inputs: ['h'], outputs: ['r'] },
           { op: 'Mul', inputs: ['r', 'one'], outputs: ['m'] },
-          { op, inputs: ['m'], outputs: ['y'], attributes },
+          ...apply('m', 'y'),
         ]
       : [
           { op: 'Gemm', inputs: ['x', 'w'], outputs: ['h'] },
-          { op, inputs: ['h'], outputs: ['y'], attributes },
+          ...apply('h', 'y'),
         ],
     initializers: [{ name: 'w', dims: [WIDTH, WIDTH], values: identity }, { name: 'one', dims: [], values: [1] }],
     opset: 20,

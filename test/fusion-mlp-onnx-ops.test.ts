@@ -135,6 +135,15 @@ describe('activations, fused into the dense epilogue', () => {
     });
   }
 
+  it('SiLU as PyTorch exports it, Mul(x, Sigmoid(x)), is fused', async () => {
+    const mlp = await check(singleInput(16, 24, [
+      { op: 'Gemm', inputs: ['x', 'fc.weight', 'fc.bias'], outputs: ['h'] },
+      { op: 'Sigmoid', inputs: ['h'], outputs: ['s'] },
+      { op: 'Mul', inputs: ['h', 's'], outputs: ['y'] },
+    ], dense('fc', 16, 24, false, 0.8)), 1.5);
+    expect(mlp.layers).toEqual([{ kind: 'dense', in: 16, out: 24, activation: 'silu' }]);
+  });
+
   it('com.microsoft Gelu', async () => {
     await check(singleInput(16, 24, [
       { op: 'Gemm', inputs: ['x', 'fc.weight', 'fc.bias'], outputs: ['h'] },

@@ -52,6 +52,7 @@ Activation ParseActivation(Napi::Env env, const Napi::Object& o, const std::stri
   if (name == "tanh") return Activation::kTanh;
   if (name == "gelu") return Activation::kGeluErf;
   if (name == "geluTanh") return Activation::kGeluTanh;
+  if (name == "silu") return Activation::kSilu;
   Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_ARGUMENT",
         "Unknown activation '" + name + "' for " + where);
 }

@@ -181,11 +181,12 @@ export class FusionMlp {
 
   /**
    * Loads an ONNX model: Gemm (alpha, beta, transB), MatMul + Add, Relu,
-   * LeakyRelu, Sigmoid, Tanh, Gelu (and PyTorch's erf pattern), Identity,
-   * Dropout, Flatten, BatchNormalization (folded into the preceding dense
-   * layer), LayerNormalization, element-wise Add/Sub/Mul/Div by constants and
-   * a Concat of the graph inputs (named inputs such as `text`, `image`,
-   * `meta`). Weights may be float32, float16, bfloat16 or double. Only the
+   * LeakyRelu, Sigmoid, Tanh, Gelu (and PyTorch's erf pattern), SiLU
+   * (PyTorch's Mul(x, Sigmoid(x))), Identity, Dropout, Flatten,
+   * BatchNormalization (folded into the preceding dense layer),
+   * LayerNormalization (and the decomposition PyTorch exports below opset
+   * 17), element-wise Add/Sub/Mul/Div by constants and a Concat of the graph
+   * inputs (named inputs such as `text`, `image`, `meta`). Weights may be float32, float16, bfloat16 or double. Only the
    * first (batch) dimension of an input may be dynamic; a static batch
    * dimension is treated as dynamic too.
    *

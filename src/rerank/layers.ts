@@ -5,9 +5,9 @@
  */
 import { FusionrankError } from '../errors.js';
 
-/** Element-wise functions a layer can end with. `gelu` is the exact (erf) form. */
-export type Activation = 'none' | 'relu' | 'leakyRelu' | 'sigmoid' | 'tanh' | 'gelu' | 'geluTanh';
-export const ACTIVATIONS: readonly Activation[] = ['none', 'relu', 'leakyRelu', 'sigmoid', 'tanh', 'gelu', 'geluTanh'];
+/** Element-wise functions a layer can end with. `gelu` is the exact (erf) form; `silu` is x * sigmoid(x). */
+export type Activation = 'none' | 'relu' | 'leakyRelu' | 'sigmoid' | 'tanh' | 'gelu' | 'geluTanh' | 'silu';
+export const ACTIVATIONS: readonly Activation[] = ['none', 'relu', 'leakyRelu', 'sigmoid', 'tanh', 'gelu', 'geluTanh', 'silu'];
 
 /** y = act(x W + b); weight is [in][out], or [out][in] with outMajor. */
 export interface DenseLayer {

@@ -15,7 +15,7 @@ type AttributeProto = onnxProto.onnx.IAttributeProto;
 
 /** The ops FusionMlp lowers; anything else is reported with a pointer to OnnxModel. */
 export const SUPPORTED_OPS: readonly string[] = [
-  'Gemm', 'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Gelu', 'Erf (in the GELU pattern)',
+  'Gemm', 'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Gelu', 'Erf (in the GELU pattern)', 'SiLU (Mul(x, Sigmoid(x)))',
   'Identity', 'Dropout', 'Flatten', 'BatchNormalization', 'LayerNormalization (and its pre-opset-17 decomposition)', 'Concat (of graph inputs)', 'Constant',
 ];
 
@@ -227,6 +227,31 @@ function fuseErfGelu(nodes: NodeProto[], scalarOf: (name: string) => number | un
   return nodes.flatMap((n, i) => (replacement.has(i) ? [replacement.get(i)!] : removed.has(i) ? [] : [n]));
 }
 
+/** Replaces SiLU as PyTorch exports it, Mul(x, Sigmoid(x)), by one Silu node. */
+function fuseSilu(nodes: NodeProto[]): NodeProto[] {
+  const consumers = new Map<string, number[]>();
+  nodes.forEach((n, i) => {
+    for (const x of new Set(n.input ?? [])) if (x) consumers.set(x, [...(consumers.get(x) ?? []), i]);
+  });
+  const standard = (n: NodeProto) => !n.domain || n.domain === 'ai.onnx';
+  const removed = new Set<number>();
+  const replacement = new Map<number, NodeProto>();
+  nodes.forEach((sig, s) => {
+    if (sig.opType !== 'Sigmoid' || !standard(sig)) return;
+    const x = sig.input?.[0], out = sig.output?.[0];
+    const uses = out ? consumers.get(out) ?? [] : [];
+    if (!x || uses.length !== 1) return;
+    const m = uses[0];
+    const mul = nodes[m];
+    const ins = mul.input ?? [];
+    if (mul.opType !== 'Mul' || !standard(mul) || ins.length !== 2 || !((ins[0] === x && ins[1] === out) || (ins[1] === x && ins[0] === out))) return;
+    removed.add(s);
+    replacement.set(m, { opType: 'Silu', name: `${mul.name || `mul#${m}`} (SiLU pattern)`, input: [x], output: [mul.output![0]], attribute: [] });
+  });
+  if (!removed.size) return nodes;
+  return nodes.flatMap((n, i) => (replacement.has(i) ? [replacement.get(i)!] : removed.has(i) ? [] : [n]));
+}
+
 /** Integer values of a constant (int64 / int32, raw or typed), or undefined. */
 function intValues(c: Constant | undefined): number[] | undefined {
   if (!c) return undefined;
@@ -429,7 +454,7 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
     },
   };
   const plain = nodesIn.filter((n) => n.opType !== 'Constant' || (n.domain && n.domain !== 'ai.onnx'));
-  const nodes = fuseDecomposedLayerNorm(fuseErfGelu(plain, scalarOf), fusion);
+  const nodes = fuseSilu(fuseDecomposedLayerNorm(fuseErfGelu(plain, scalarOf), fusion));
   const used = new Set<string>();
   let order: number[] | undefined; // graph-input order in the flat row
   let builder: LayerListBuilder | undefined;
@@ -585,6 +610,12 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
       case 'LeakyRelu': {
         const f = flowing(ins[0]);
         builder!.activation(ACTIVATION_OPS[op], op === 'LeakyRelu' ? attrFloat(n, 'alpha', 0.01) : 0.01);
+        produce(f.dims);
+        break;
+      }
+      case 'Silu': {
+        const f = flowing(ins[0]);
+        builder!.activation('silu');
         produce(f.dims);
         break;
       }

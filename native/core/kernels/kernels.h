@@ -41,6 +41,7 @@ enum class Activation : int32_t {
   kTanh,
   kGeluErf,    // 0.5 x (1 + erf(x / sqrt 2))
   kGeluTanh,   // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  kSilu,       // x sigmoid(x), a.k.a. swish
 };
 
 // Weight panels for the GEMM kernels: the k x n weight matrix is stored as

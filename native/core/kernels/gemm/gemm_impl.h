@@ -102,6 +102,8 @@ inline typename V::Reg Activate(typename V::Reg x, Activation act, float alpha) 
       const R one_plus_erf = V::Blend(V::Less(z, V::Zero()), ez, V::Sub(V::Set1(2.0f), ez));
       return V::Mul(V::Mul(x, V::Set1(0.5f)), one_plus_erf);
     }
+    case Activation::kSilu:
+      return V::Div(x, V::Add(V::Set1(1.0f), V::Exp(V::Sub(V::Zero(), x))));
     case Activation::kGeluTanh: {
       // 0.5 (1 + tanh(u)) = sigmoid(2u): no cancellation for negative x.
       const R x3 = V::Mul(V::Mul(x, x), x);
