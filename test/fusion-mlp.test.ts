@@ -174,6 +174,8 @@ describe('named inputs and missing modalities', () => {
     expectCode(() => FusionMlp.fromOnnx(bytes, { missing: { text: 'embedding' } }), 'ERR_FUSIONRANK_MISSING_POLICY', RangeError, /text_missing/);
     expectCode(() => FusionMlp.fromOnnx(bytes, { missing: { text: { embedding: new Float32Array(3) } } }), 'ERR_FUSIONRANK_MISSING_POLICY', RangeError, /3 values/);
     expectCode(() => FusionMlp.fromOnnx(bytes, { missing: { text: 'zeros' as never } }), 'ERR_FUSIONRANK_MISSING_POLICY', TypeError);
+    expectCode(() => FusionMlp.fromOnnx(bytes, { missing: { image: 'mask', image_mask: 'embedding' } }), 'ERR_FUSIONRANK_MISSING_POLICY', RangeError, /is the mask input of 'image'/);
+    expectCode(() => FusionMlp.fromOnnx(bytes, { missing: { image_mask: { embedding: new Float32Array(1) }, image: 'mask' } }), 'ERR_FUSIONRANK_MISSING_POLICY', RangeError, /policy of its own/);
   });
 
   it('an explicit embedding vector and options.batch when every input is missing', async () => {

@@ -141,11 +141,13 @@ export class FusionMlp {
       if (!input) throw rangeError(invalidParameter(`options.missing key '${name}'`, `one of the model inputs (${[...names].join(', ')})`, name), 'ERR_FUSIONRANK_UNKNOWN_INPUT');
       const where = `options.missing.${name}`;
       if (policy === 'error') continue;
+      if (input.maskOf) throw rangeError(`${where}: '${name}' is the mask input of '${input.maskOf}', filled by fusionrank`, 'ERR_FUSIONRANK_MISSING_POLICY');
       if (policy === 'mask' || (typeof policy === 'object' && policy !== null && 'mask' in policy)) {
         const maskName = policy === 'mask' ? `${name}${MASK_SUFFIX}` : policy.mask;
         const mask = inputs.find((x) => x.name === maskName);
         if (!mask || mask.size !== 1 || mask.name === name)
           throw rangeError(`${where}: the model has no 1-wide mask input '${maskName}' (inputs: ${inputs.map((x) => `${x.name}[${x.size}]`).join(', ')})`, 'ERR_FUSIONRANK_MISSING_POLICY');
+        if (mask.missing !== 'error') throw rangeError(`${where}: mask input '${maskName}' has a missing policy of its own`, 'ERR_FUSIONRANK_MISSING_POLICY');
         if (mask.maskOf) throw rangeError(`${where}: mask input '${maskName}' already carries the presence of '${mask.maskOf}'`, 'ERR_FUSIONRANK_MISSING_POLICY');
         input.missing = 'mask';
         input.maskInput = maskName;
