@@ -239,7 +239,8 @@ export class FusionMlp {
   /**
    * Scores a batch on the calling thread: a flat Float32Array of
    * batch x inputSize (inputs side by side in `inputs` order), or named
-   * inputs `{ text, image, meta }`, each batch x its size. About 20 µs for
+   * inputs `{ text, image, meta }`, each batch x its size; batches of 1 to
+   * 2^24 rows. About 20 µs for
    * one row of a 1344→256→64→1 model; prefer `predictAsync` for batches of
    * thousands of rows.
    *
