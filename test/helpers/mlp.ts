@@ -43,15 +43,10 @@ export function relativeError(actual: Float32Array, expected: ArrayLike<number>)
 
 export function expectClose(actual: Float32Array, expected: ArrayLike<number>, tolerance = 1e-5): void {
   const error = relativeError(actual, expected);
-  if (process.env.FR_SHOW_ERR) console.log("err", error);
   expect(error, `max relative error ${error}`).toBeLessThanOrEqual(tolerance);
 }
 
-/** Runs `fn` under each ISA this CPU has, restoring the current one after. */
-export function isasAvailable(native: { capabilities(): { isa: string; available: string[] } }): string[] {
-  return native.capabilities().available;
-}
-
+/** Runs `fn` with the kernels of `isa`, restoring the current ISA after. */
 export async function withIsa<T>(native: { setIsa(isa: string): string; capabilities(): { isa: string } }, isa: string, fn: () => T | Promise<T>): Promise<T> {
   const previous = native.capabilities().isa;
   native.setIsa(isa);
