@@ -36,7 +36,8 @@ export function relativeError(actual: Float32Array, expected: ArrayLike<number>)
   let worst = 0;
   for (let i = 0; i < expected.length; i++) {
     const e = Math.abs(actual[i] - expected[i]) / Math.max(Math.abs(expected[i]), floor);
-    if (!(e <= worst)) worst = e; // NaN sticks
+    if (Number.isNaN(e)) return Number.NaN; // fails every tolerance
+    if (e > worst) worst = e;
   }
   return worst;
 }
