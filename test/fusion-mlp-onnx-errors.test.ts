@@ -58,11 +58,11 @@ describe('graphs FusionMlp does not run', () => {
     const bytes = buildOnnxModel(graph({
       nodes: [
         { op: 'Gemm', inputs: ['x', 'w', 'b'], outputs: ['h'], name: 'fc', attributes: { transB: 1 } },
-        { op: 'Softmax', inputs: ['h'], outputs: ['y'], name: 'head/softmax' },
+        { op: 'Hardmax', inputs: ['h'], outputs: ['y'], name: 'head/hardmax' },
       ],
     }));
-    const err = expectCode(() => FusionMlp.fromOnnx(bytes), 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_OP', FusionrankError, /'Softmax'.*'head\/softmax'.*OnnxModel\.load/s);
-    expect(err).toMatchObject({ op: 'Softmax', node: 'head/softmax' });
+    const err = expectCode(() => FusionMlp.fromOnnx(bytes), 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_OP', FusionrankError, /'Hardmax'.*'head\/hardmax'.*OnnxModel\.load/s);
+    expect(err).toMatchObject({ op: 'Hardmax', node: 'head/hardmax' });
   });
 
   it('two outputs', () => {
@@ -166,7 +166,7 @@ describe('fuzz (seeded, bounded)', () => {
   it('random small graphs load cleanly or fail with a code, and agree with onnxruntime when both run them', async () => {
     const r = rng(777);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
-    const unary = ['Relu', 'Sigmoid', 'Tanh', 'LeakyRelu', 'Identity', 'Dropout', 'Softmax', 'Exp', 'Abs'] as const;
+    const unary = ['Relu', 'Sigmoid', 'Tanh', 'LeakyRelu', 'Identity', 'Dropout', 'Softmax', 'Hardmax', 'Exp', 'Abs'] as const;
     let agreed = 0;
     for (let g = 0; g < 60; g++) {
       let width = 1 + Math.floor(r() * 20);

@@ -272,6 +272,18 @@ describe('the LayerNorm PyTorch exports below opset 17', () => {
   }
 });
 
+describe('Softmax', () => {
+  it('over the features of a classifier head, default and explicit axis', async () => {
+    for (const attributes of [undefined, { axis: 1 }, { axis: -1 }]) {
+      const mlp = await check(singleInput(20, 7, [
+        { op: 'Gemm', inputs: ['x', 'fc.weight', 'fc.bias'], outputs: ['h'], attributes: { transB: 1 } },
+        { op: 'Softmax', inputs: ['h'], outputs: ['y'], attributes },
+      ], dense('fc', 20, 7, true, 1.5)), 2);
+      expect(mlp.layers.map((l) => l.kind)).toEqual(['dense', 'softmax']);
+    }
+  });
+});
+
 describe('graph plumbing', () => {
   it('Identity, Dropout and Flatten of a [batch, 4, 6] input', async () => {
     await check(singleInput(24, 5, [

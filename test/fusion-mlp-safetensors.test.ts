@@ -141,6 +141,12 @@ describe('fromSafetensors', () => {
     const x = randomArray(6, random);
     const expected = Array.from({ length: 4 }, (_, j) => Math.max(0, x.reduce((s, v, k) => s + v * w[k * 4 + j], 0)));
     expectClose(mlp.predict(x), expected);
+    // The same weights with a softmax head.
+    const head = FusionMlp.fromSafetensors(bytes, { layers: [{ type: 'linear', weight: 'w', layout: 'in-out' }, { type: 'softmax' }] });
+    const logits = Array.from({ length: 4 }, (_, j) => x.reduce((s, v, k) => s + v * w[k * 4 + j], 0));
+    const peak = Math.max(...logits);
+    const total = logits.reduce((s, l) => s + Math.exp(l - peak), 0);
+    expectClose(head.predict(x), logits.map((l) => Math.exp(l - peak) / total));
   });
 
   it('malformed files', () => {

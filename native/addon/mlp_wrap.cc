@@ -115,6 +115,8 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
         const Activation act = ParseActivation(env, l, where);
         const float alpha = static_cast<float>(NumberProp(env, l, "alpha", 0.01, where));
         Guard(env, [&] { mlp_->AddActivation(act, alpha); });
+      } else if (kind == "softmax") {
+        Guard(env, [&] { mlp_->AddSoftmax(); });
       } else {
         Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_ARGUMENT",
               "Unknown layer kind '" + kind + "' for " + where);

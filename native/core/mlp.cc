@@ -127,6 +127,14 @@ void Mlp::AddActivation(Activation act, float alpha) {
   scratch_width_ = std::max(scratch_width_, RoundUp(width_, kGemmPanel));
 }
 
+void Mlp::AddSoftmax() {
+  Layer layer;
+  layer.kind = Kind::kSoftmax;
+  layer.in = layer.out = width_;
+  layers_.push_back(std::move(layer));
+  scratch_width_ = std::max(scratch_width_, RoundUp(width_, kGemmPanel));
+}
+
 uint64_t Mlp::flops_per_row() const {
   uint64_t flops = 0;
   for (const Layer& l : layers_)
@@ -182,6 +190,22 @@ void Mlp::ForwardBlock(const KernelTable& kernels, const float* x, size_t ldx, s
           const float* src = cur + r * ldc;
           float* y = dst + r * ld;
           for (size_t j = 0; j < width; ++j) y[j] = src[j] * l.scale[j] + l.shift[j];
+        }
+        break;
+      case Kind::kSoftmax:
+        for (size_t r = 0; r < rows; ++r) {
+          const float* src = cur + r * ldc;
+          float* y = dst + r * ld;
+          float peak = src[0];
+          for (size_t j = 1; j < width; ++j) peak = src[j] > peak ? src[j] : peak;
+          double sum = 0.0;
+          for (size_t j = 0; j < width; ++j) {
+            y[j] = std::exp(src[j] - peak);
+            sum += y[j];
+          }
+          // NaN anywhere in the row makes the sum NaN, and so every output.
+          const float inv = static_cast<float>(1.0 / sum);
+          for (size_t j = 0; j < width; ++j) y[j] = std::isnan(src[j]) ? src[j] : y[j] * inv;
         }
         break;
       case Kind::kActivation:

@@ -1,7 +1,7 @@
 // A fusion MLP as a list of layers over row-major batches: dense layers
 // (weights packed into GEMM panels at load, bias and activation fused into the
 // GEMM epilogue), layer normalisation, per-feature affine maps (batch norms
-// that could not be folded) and stand-alone activations.
+// that could not be folded), stand-alone activations and a row softmax.
 #pragma once
 #include <cstddef>
 #include <atomic>
@@ -32,6 +32,8 @@ class Mlp {
   void AddAffine(const float* scale, const float* shift);
   // Appends y = act(x); fused into the previous dense layer when possible.
   void AddActivation(Activation act, float alpha);
+  // Appends y = exp(x - max) / sum(exp(x - max)) over each row.
+  void AddSoftmax();
 
   size_t input_size() const { return input_size_; }
   size_t output_size() const { return width_; }
@@ -48,7 +50,7 @@ class Mlp {
                        unsigned threads) const;
 
  private:
-  enum class Kind { kDense, kLayerNorm, kAffine, kActivation };
+  enum class Kind { kDense, kLayerNorm, kAffine, kActivation, kSoftmax };
   struct Layer {
     Kind kind;
     size_t in = 0, out = 0, panels = 0;

@@ -187,8 +187,9 @@ export class FusionMlp {
    * (PyTorch's Mul(x, Sigmoid(x))), Identity, Dropout, Flatten,
    * BatchNormalization (folded into the preceding dense layer),
    * LayerNormalization (and the decomposition PyTorch exports below opset
-   * 17), element-wise Add/Sub/Mul/Div by constants and a Concat of the graph
-   * inputs (named inputs such as `text`, `image`, `meta`). Weights may be float32, float16, bfloat16 or double. Only the
+   * 17), Softmax over the features, element-wise Add/Sub/Mul/Div by
+   * constants and a Concat of the graph inputs (named inputs such as `text`,
+   * `image`, `meta`). Weights may be float32, float16, bfloat16 or double. Only the
    * first (batch) dimension of an input may be dynamic; a static batch
    * dimension is treated as dynamic too.
    *

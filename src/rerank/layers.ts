@@ -40,7 +40,12 @@ export interface ActivationLayer {
   activation: Activation;
   alpha: number;
 }
-export type LayerSpec = DenseLayer | LayerNormLayer | AffineLayer | ActivationLayer;
+/** exp(x - max) / sum over each row. */
+export interface SoftmaxLayer {
+  kind: 'softmax';
+  size: number;
+}
+export type LayerSpec = DenseLayer | LayerNormLayer | AffineLayer | ActivationLayer | SoftmaxLayer;
 
 /** What `FusionMlp#layers` reports for each layer. */
 export interface LayerSummary {
@@ -123,6 +128,10 @@ export class LayerListBuilder {
 
   layerNorm(scale: Float32Array, shift: Float32Array | undefined, epsilon: number): void {
     this.layers.push({ kind: 'layernorm', size: this.width, scale, shift: shift ?? new Float32Array(this.width), epsilon });
+  }
+
+  softmax(): void {
+    this.layers.push({ kind: 'softmax', size: this.width });
   }
 
   activation(activation: Activation, alpha = 0.01): void {

@@ -15,7 +15,7 @@ type AttributeProto = onnxProto.onnx.IAttributeProto;
 
 /** The ops FusionMlp lowers; anything else is reported with a pointer to OnnxModel. */
 export const SUPPORTED_OPS: readonly string[] = [
-  'Gemm', 'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Gelu', 'Erf (in the GELU pattern)', 'SiLU (Mul(x, Sigmoid(x)))',
+  'Gemm', 'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Gelu', 'Erf (in the GELU pattern)', 'SiLU (Mul(x, Sigmoid(x)))', 'Softmax (over features)',
   'Identity', 'Dropout', 'Flatten', 'BatchNormalization', 'LayerNormalization (and its pre-opset-17 decomposition)', 'Concat (of graph inputs)', 'Constant',
 ];
 
@@ -616,6 +616,16 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
       case 'Silu': {
         const f = flowing(ins[0]);
         builder!.activation('silu');
+        produce(f.dims);
+        break;
+      }
+      case 'Softmax': {
+        const f = flowing(ins[0]);
+        requireMatrix(f);
+        // Opset 13 made the default axis -1; before, 1 (the same on [batch, features]).
+        const axis = attrInt(n, 'axis', -1);
+        if (axis !== -1 && axis !== 1) unsupported(n, i, `Softmax over axis ${axis} (only the feature axis)`);
+        builder!.softmax();
         produce(f.dims);
         break;
       }

@@ -84,6 +84,7 @@ const layerSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('activation'), activation, alpha: z.number().finite().optional() }),
   z.strictObject({ type: z.literal('dropout'), p: z.number().optional() }),
+  z.strictObject({ type: z.literal('softmax') }),
 ]);
 const specSchema = z.strictObject({
   inputs: z.array(z.strictObject({ name: z.string().min(1), size: z.number().int().min(1).max(2 ** 20) })).min(1).optional(),
@@ -162,6 +163,9 @@ export function lowerSafetensors(tensors: Map<string, SafetensorsTensor>, specIn
         break;
       case 'activation':
         builder.activation(layer.activation, layer.alpha ?? 0.01);
+        break;
+      case 'softmax':
+        builder.softmax();
         break;
       case 'dropout':
         break;
