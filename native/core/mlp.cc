@@ -228,7 +228,7 @@ void Mlp::Forward(const KernelTable& kernels, const float* x, size_t ldx, size_t
     throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_BATCH",
                 "The batch size must be in [1, " + std::to_string(kMaxBatch) + "] but is " +
                     std::to_string(batch));
-  const size_t ld = std::max(scratch_width_, RoundUp(input_size_, kGemmPanel));
+  const size_t ld = std::max<size_t>(scratch_width_, kGemmPanel);
   const size_t fit = std::max<size_t>(1, kMaxScratchBytes / (2 * ld * sizeof(float)));
   const size_t block = std::min({batch, kRowBlock, fit});
   float* scratch = Scratch(2 * block * ld);
