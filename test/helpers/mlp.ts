@@ -12,7 +12,7 @@ export function randomArray(n: number, random: () => number, scale = 1): Float32
 
 /** Runs a model in onnxruntime-node (CPU, one thread) and returns its single output. */
 export async function ortRun(bytes: Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, executionProviders: ['cpu'] });
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, executionProviders: ['cpu'], logSeverityLevel: 3 });
   try {
     const tensors = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)]));
     const out = await session.run(tensors);
