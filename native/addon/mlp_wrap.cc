@@ -3,6 +3,7 @@
 // not crash the process), copies async inputs on the main thread and runs the
 // forward pass.
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -57,6 +58,48 @@ Activation ParseActivation(Napi::Env env, const Napi::Object& o, const std::stri
         "Unknown activation '" + name + "' for " + where);
 }
 
+
+// Input copies of large batches are reused across calls: a fresh multi-MB
+// allocation per call costs more in page faults than the copy itself. At most
+// two buffers of up to 32 MiB each are kept per model.
+class BufferPool {
+ public:
+  // A buffer with capacity for `floats` when one is cached, else an empty one.
+  std::vector<float> Take(size_t floats) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t best = free_.size();
+    for (size_t i = 0; i < free_.size(); ++i)
+      if (free_[i].capacity() >= floats &&
+          (best == free_.size() || free_[i].capacity() < free_[best].capacity()))
+        best = i;
+    std::vector<float> out;
+    if (best < free_.size()) {
+      out = std::move(free_[best]);
+      free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
+    }
+    return out;
+  }
+
+  void Give(std::vector<float> buffer) {
+    const size_t bytes = buffer.capacity() * sizeof(float);
+    if (bytes < kMinBytes || bytes > kMaxBytes) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(std::move(buffer));
+    if (free_.size() > kMaxBuffers) {
+      size_t smallest = 0;
+      for (size_t i = 1; i < free_.size(); ++i)
+        if (free_[i].capacity() < free_[smallest].capacity()) smallest = i;
+      free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(smallest));
+    }
+  }
+
+ private:
+  static constexpr size_t kMinBytes = size_t{256} << 10;
+  static constexpr size_t kMaxBytes = size_t{32} << 20;
+  static constexpr size_t kMaxBuffers = 2;
+  std::mutex mutex_;
+  std::vector<std::vector<float>> free_;
+};
 
 class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
  public:
@@ -159,6 +202,7 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
               "Expected an input of " + std::to_string(batch) + " x " + std::to_string(size) +
                   " floats but received " + std::to_string(x.ElementLength()));
       if (!copy) return x.Data();
+      storage = pool_->Take(x.ElementLength());
       storage.assign(x.Data(), x.Data() + x.ElementLength());
       return storage.data();
     }
@@ -201,7 +245,9 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
             "Input segments cover " + std::to_string(total) + " features but the model takes " +
                 std::to_string(size));
     Guard(env, [&] {
-      storage.resize(batch * size);
+      storage = pool_->Take(batch * size);
+      // Only grows (a reused buffer may be larger); every float is overwritten.
+      if (storage.size() < batch * size) storage.resize(batch * size);
       GatherInputs(segments.data(), segments.size(), batch, storage.data());
     });
     return storage.data();
@@ -215,20 +261,25 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
     const float* x = Input(info, batch, false, storage);
     auto out = Napi::Float32Array::New(env, batch * mlp_->output_size());
     Guard(env, [&] { mlp_->Forward(*Data(env).kernels, x, mlp_->input_size(), batch, out.Data()); });
+    pool_->Give(std::move(storage));
     return out;
   }
 
   class PredictWorker : public Napi::AsyncWorker {
    public:
-    PredictWorker(Napi::Env env, std::shared_ptr<const Mlp> mlp, const KernelTable& kernels,
-                  std::vector<float> input, size_t batch, unsigned threads)
+    PredictWorker(Napi::Env env, std::shared_ptr<const Mlp> mlp, std::shared_ptr<BufferPool> pool,
+                  const KernelTable& kernels, std::vector<float> input, size_t batch,
+                  unsigned threads)
         : Napi::AsyncWorker(env, "fusionrank.predictAsync"),
           deferred_(Napi::Promise::Deferred::New(env)),
           mlp_(std::move(mlp)),
+          pool_(std::move(pool)),
           kernels_(kernels),
           input_(std::move(input)),
           batch_(batch),
           threads_(threads) {}
+
+    ~PredictWorker() override { pool_->Give(std::move(input_)); }
 
     Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -262,6 +313,7 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
    private:
     Napi::Promise::Deferred deferred_;
     std::shared_ptr<const Mlp> mlp_;  // kept alive even if the JS object is collected
+    std::shared_ptr<BufferPool> pool_;
     const KernelTable& kernels_;
     std::vector<float> input_;
     size_t batch_;
@@ -277,13 +329,15 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
     const uint32_t threads = std::max<uint32_t>(1, std::min<uint32_t>(RequireUint32(info, 2, "threads"), 256));
     std::vector<float> storage;
     Guard(env, [&] { Input(info, batch, true, storage); });
-    auto* worker = new PredictWorker(env, mlp_, *Data(env).kernels, std::move(storage), batch, threads);
+    auto* worker = new PredictWorker(env, mlp_, pool_, *Data(env).kernels, std::move(storage), batch,
+                                     threads);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
   }
 
   std::shared_ptr<Mlp> mlp_;
+  std::shared_ptr<BufferPool> pool_ = std::make_shared<BufferPool>();
 };
 
 }  // namespace
