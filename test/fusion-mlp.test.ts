@@ -207,11 +207,13 @@ describe('predictAsync', () => {
   });
 
   it('copies the input before returning, so the caller may reuse it', async () => {
-    const x = randomArray(64 * 96, random);
-    const expected = mlp.predict(x);
-    const pending = mlp.predictAsync(x);
-    x.fill(Number.NaN);
-    expectClose(await pending, expected, 0);
+    for (const rows of [64, 2000, 2000]) {
+      const x = randomArray(rows * 96, random);
+      const expected = mlp.predict(x);
+      const pending = mlp.predictAsync(x);
+      x.fill(Number.NaN);
+      expectClose(await pending, expected, 0);
+    }
   });
 
   it('rejects bad input with a code and the caller on the stack', async () => {
@@ -221,7 +223,8 @@ describe('predictAsync', () => {
   });
 
   it('runs concurrently with other calls without mixing results', async () => {
-    const inputs = Array.from({ length: 8 }, (_, i) => randomArray((i + 1) * 40 * 96, random));
+    // Large enough (> 256 KiB) that input copies go through the reuse pool.
+    const inputs = Array.from({ length: 8 }, (_, i) => randomArray((i + 1) * 400 * 96, random));
     const results = await Promise.all(inputs.map((x) => mlp.predictAsync(x, { threads: 2 })));
     results.forEach((r, i) => expectClose(r, mlp.predict(inputs[i]), 0));
   });
