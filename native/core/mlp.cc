@@ -7,6 +7,7 @@
 #include <exception>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "error.h"
@@ -203,9 +204,9 @@ void Mlp::ForwardBlock(const KernelTable& kernels, const float* x, size_t ldx, s
             y[j] = std::exp(src[j] - peak);
             sum += y[j];
           }
-          // NaN anywhere in the row makes the sum NaN, and so every output.
+          // A NaN anywhere in the row makes the sum NaN, and so every output.
           const float inv = static_cast<float>(1.0 / sum);
-          for (size_t j = 0; j < width; ++j) y[j] = std::isnan(src[j]) ? src[j] : y[j] * inv;
+          for (size_t j = 0; j < width; ++j) y[j] *= inv;
         }
         break;
       case Kind::kActivation:
@@ -250,19 +251,29 @@ void Mlp::ForwardParallel(const KernelTable& kernels, const float* x, size_t bat
   std::mutex error_mutex;
   std::vector<std::thread> pool;
   const size_t per = (batch + threads - 1) / threads;
-  for (unsigned t = 0; t < threads; ++t) {
-    const size_t begin = t * per, end = std::min(batch, begin + per);
-    if (begin >= end) break;
-    pool.emplace_back([&, begin, end] {
-      try {
-        if (!failed.load()) Forward(kernels, x + begin * input_size_, input_size_, end - begin,
-                                    out + begin * width_);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!failed.exchange(true)) first_error = std::current_exception();
-      }
-    });
+  auto run = [&](size_t begin, size_t end) {
+    try {
+      if (!failed.load()) Forward(kernels, x + begin * input_size_, input_size_, end - begin,
+                                  out + begin * width_);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!failed.exchange(true)) first_error = std::current_exception();
+    }
+  };
+  // The last range runs on this thread; if a thread cannot start, its rows
+  // run here too, and every started thread is joined before anything throws.
+  pool.reserve(threads);  // so emplace_back can only fail to start a thread
+  size_t begin = 0;
+  for (unsigned t = 0; t + 1 < threads && begin < batch; ++t) {
+    const size_t end = std::min(batch, begin + per);
+    try {
+      pool.emplace_back(run, begin, end);
+    } catch (const std::system_error&) {
+      break;
+    }
+    begin = end;
   }
+  run(begin, batch);
   for (auto& t : pool) t.join();
   if (first_error) std::rethrow_exception(first_error);
 }
