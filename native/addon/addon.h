@@ -59,5 +59,6 @@ uint32_t RequireUint32(const Napi::CallbackInfo& info, size_t i, const char* nam
 std::string RequireString(const Napi::CallbackInfo& info, size_t i, const char* name);
 
 void InitVectorStore(Napi::Env env, Napi::Object exports);
+void InitFusionMlp(Napi::Env env, Napi::Object exports);
 
 }  // namespace fr

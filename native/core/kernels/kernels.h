@@ -31,6 +31,34 @@ using ProbeReadFn = uint64_t (*)(const uint8_t* base, size_t stride_bytes, const
 // registers. Returns a value derived from the chains so nothing is elided.
 using ProbeFmaFn = float (*)(uint64_t iterations, float seed);
 
+// Element-wise functions a dense layer can end with (fused into the GEMM
+// epilogue) or that run on their own. NaN inputs give NaN outputs.
+enum class Activation : int32_t {
+  kNone = 0,
+  kRelu,
+  kLeakyRelu,  // alpha = negative slope
+  kSigmoid,
+  kTanh,
+  kGeluErf,    // 0.5 x (1 + erf(x / sqrt 2))
+  kGeluTanh,   // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  kSilu,       // x sigmoid(x), a.k.a. swish
+};
+
+// Weight panels for the GEMM kernels: the k x n weight matrix is stored as
+// ceil(n / 16) panels, each k rows of 16 contiguous columns, zero padded, so
+// one layout serves every instruction set (AVX-512 reads a panel row as one
+// register, AVX2 as two, NEON as four).
+constexpr size_t kGemmPanel = 16;
+
+// y[i * ldy + j] = act(sum_k x[i * ldx + k] * w[k][j] + bias[j]) for i < m
+// and j < 16 * panels (the padded width: padding columns are written too).
+// `bias` holds 16 * panels floats; `packed` is 64-byte aligned.
+using GemmF32Fn = void (*)(const float* x, size_t ldx, size_t m, size_t k, const float* packed,
+                           size_t panels, const float* bias, Activation act, float alpha,
+                           float* y, size_t ldy);
+// In place: y[i] = act(y[i]) for i < n.
+using ActivateF32Fn = void (*)(float* y, size_t n, Activation act, float alpha);
+
 struct KernelTable {
   Isa isa;
   ScoreF32Fn score_f32;
@@ -38,6 +66,8 @@ struct KernelTable {
   ScoreI8Fn score_i8;
   ProbeReadFn probe_read;
   ProbeFmaFn probe_fma;
+  GemmF32Fn gemm_f32;
+  ActivateF32Fn activate_f32;
   // Floating-point operations one probe_fma iteration performs.
   uint64_t probe_fma_flops_per_iteration;
 };
@@ -55,6 +85,9 @@ const KernelTable& KernelsFor(Isa isa);
                          size_t, size_t, float*);                                             \
   uint64_t probe_read_##suffix(const uint8_t*, size_t, const uint32_t*, size_t, size_t);       \
   float probe_fma_##suffix(uint64_t, float);                                                   \
+  void gemm_f32_##suffix(const float*, size_t, size_t, size_t, const float*, size_t,          \
+                         const float*, Activation, float, float*, size_t);                    \
+  void activate_f32_##suffix(float*, size_t, Activation, float);                              \
   extern const uint64_t kProbeFmaFlops_##suffix;
 
 FR_DECLARE_KERNELS(serial)
