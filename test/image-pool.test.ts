@@ -106,7 +106,7 @@ describe('ImagePool', () => {
   });
 
   it('fails the task of a crashed worker with a clear error and replaces the worker', async () => {
-    const crashing = new ImagePool({ threads: 1, size: SIZE });
+    const crashing = new ImagePool({ threads: 1, size: SIZE, mode: 'workers' });
     const bytes = await noiseImage(2000, 1500, 4);
     await crashing.preprocess(bytes);
     const task = crashing.preprocess(bytes);
@@ -117,7 +117,37 @@ describe('ImagePool', () => {
     await crashing.close();
   });
 
+  it("runs on this thread in 'libuv' mode with the same results, limits and errors", async () => {
+    const inline = new ImagePool({ size: SIZE, mode: 'libuv', maxQueue: 0, threads: 1, tasksPerThread: 2 });
+    const bytes = await noiseImage(64, 48, 6);
+    expect(Array.from(await inline.preprocess(bytes))).toEqual(Array.from(await pool.preprocess(bytes)));
+    await expect(inline.preprocess(Buffer.from('nope, not an image'))).rejects.toMatchObject({ code: 'ERR_FUSIONRANK_UNSUPPORTED_IMAGE' });
+    const big = await noiseImage(1600, 1200, 7);
+    const running = [inline.preprocess(big), inline.preprocess(big)];
+    await expect(inline.preprocess(big)).rejects.toMatchObject({ code: 'ERR_FUSIONRANK_QUEUE_FULL' });
+    await Promise.all(running);
+    await expect(inline.preprocess(big, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ERR_FUSIONRANK_ABORTED' });
+    await expect(inline.preprocess(big, { timeoutMs: 1 })).rejects.toMatchObject({ code: 'ERR_FUSIONRANK_TIMEOUT' });
+    expect(inline.mode).toBe('libuv');
+    await inline.close();
+  });
+
+  it("'auto' measures both modes on the first images and keeps the faster", async () => {
+    const auto = new ImagePool({ threads: 1, size: SIZE, calibrationImages: 4 });
+    expect(auto.mode).toBe('calibrating');
+    const bytes = await noiseImage(200, 150, 8);
+    for (let i = 0; i < 8; i++) await auto.preprocess(bytes);
+    const { workers, libuv, chosen } = auto.calibration;
+    expect(workers).toBeGreaterThan(0);
+    expect(libuv).toBeGreaterThan(0);
+    expect(chosen).toBe(libuv! > workers! ? 'libuv' : 'workers');
+    expect(auto.mode).toBe(chosen);
+    expect((await auto.preprocess(bytes)).length).toBe(3 * SIZE * SIZE);
+    await auto.close();
+  });
+
   it('validates its options', () => {
+    expect(() => new ImagePool({ mode: 'gpu' as never })).toThrow("Expected one of 'auto', 'workers', 'libuv' for mode but received 'gpu' of type string");
     expect(() => new ImagePool({ size: 0 })).toThrow('Expected an integer in [1, 4096] for size but received 0 of type number');
     expect(() => new ImagePool({ mean: [1, 2] })).toThrow(TypeError);
     expect(() => new ImagePool({ size: 224, resize: 100 })).toThrow(RangeError);

@@ -1,16 +1,48 @@
 /**
- * A pool of worker threads that decode and preprocess images (sharp) into
- * CLIP-ready `3 x size x size` Float32Arrays, handed back by transfer.
+ * Decodes and preprocesses images (sharp) into CLIP-ready `3 x size x size`
+ * Float32Arrays, either on worker threads (results transferred, not copied)
+ * or on this thread with sharp's own libuv concurrency.
+ *
+ * Why both: sharp always decodes on the process-wide libuv pool, worker
+ * threads included, so workers add parallelism only for the JS float
+ * conversion and cost a message hop per image. On a 2-core machine libuv
+ * alone measured faster (bench ingest); on larger machines the workers keep
+ * the conversion off the event loop. 'auto' measures both on the first images
+ * and keeps the faster.
  */
+import { availableParallelism } from 'node:os';
 import type { TransferListItem } from 'node:worker_threads';
 
 import { invalidParameter, typeError } from '../errors.js';
+import { requireOneOf } from '../util/validate.js';
 import { workerScript } from '../util/worker-script.js';
 import { type ImageInput, requireImageInput } from './input.js';
-import { type PreprocessOptions, type ResolvedPreprocess, resolvePreprocess } from './preprocess.js';
+import { type PreprocessOptions, preprocessImage, type ResolvedPreprocess, resolvePreprocess } from './preprocess.js';
 import { type PoolOptions, type TaskOptions, TaskPool } from './task-pool.js';
 
-export interface ImagePoolOptions extends PoolOptions, PreprocessOptions {}
+export type ImagePoolMode = 'auto' | 'workers' | 'libuv';
+const MODES: readonly ImagePoolMode[] = ['auto', 'workers', 'libuv'];
+
+export interface ImagePoolOptions extends PoolOptions, PreprocessOptions {
+  /** 'workers', 'libuv' (this thread, sharp's libuv concurrency) or 'auto' (default: measure both on the first images, keep the faster). */
+  mode?: ImagePoolMode;
+  /** Images per mode that 'auto' measures before choosing (default 16). */
+  calibrationImages?: number;
+}
+
+/** What 'auto' measured, in images per second, and what it chose. */
+export interface ImagePoolCalibration {
+  workers?: number;
+  libuv?: number;
+  chosen?: 'workers' | 'libuv';
+}
+
+interface Phase {
+  mode: 'workers' | 'libuv';
+  settled: number;
+  firstEnd: number;
+  lastEnd: number;
+}
 
 /**
  * @example
@@ -24,6 +56,15 @@ export class ImagePool {
   /** The preprocessing every task applies. */
   readonly preprocessOptions: Readonly<ResolvedPreprocess>;
   readonly #pool: TaskPool<string | Uint8Array, Float32Array>;
+  readonly #inline: (input: string | Uint8Array) => Promise<Float32Array>;
+  readonly #calibrationImages: number;
+  #mode: 'workers' | 'libuv' | undefined;
+  #submitted = 0;
+  readonly #phases: [Phase, Phase] = [
+    { mode: 'workers', settled: 0, firstEnd: 0, lastEnd: 0 },
+    { mode: 'libuv', settled: 0, firstEnd: 0, lastEnd: 0 },
+  ];
+  readonly #calibration: ImagePoolCalibration = {};
 
   /**
    * Workers start on the first task; sharp and piscina load then.
@@ -33,12 +74,35 @@ export class ImagePool {
     if (options === null || typeof options !== 'object') throw typeError(invalidParameter('options', 'an options object', options));
     this.preprocessOptions = Object.freeze(resolvePreprocess(options));
     this.size = this.preprocessOptions.size;
-    this.#pool = new TaskPool(workerScript(import.meta.url, 'workers/image-worker.js'), options, { preprocess: this.preprocessOptions }, 'image');
+    const mode = requireOneOf(options.mode ?? 'auto', 'mode', MODES);
+    this.#mode = mode === 'auto' ? undefined : mode;
+    this.#calibrationImages = options.calibrationImages ?? 16;
+    if (!Number.isInteger(this.#calibrationImages) || this.#calibrationImages < 2 || this.#calibrationImages > 10_000)
+      throw typeError(invalidParameter('calibrationImages', 'an integer in [2, 10000]', this.#calibrationImages));
+    // Two tasks per thread: one decodes on libuv while the other converts to floats.
+    this.#pool = new TaskPool(
+      workerScript(import.meta.url, 'workers/image-worker.js'),
+      { threads: Math.min(8, availableParallelism()), tasksPerThread: 2, ...options },
+      { preprocess: this.preprocessOptions },
+      'image',
+    );
+    const resolved = this.preprocessOptions;
+    this.#inline = (input) => preprocessImage(input, resolved);
   }
 
   /** Worker threads, queue limit and timeout in effect. */
   get poolOptions(): Readonly<Required<PoolOptions>> {
     return this.#pool.options;
+  }
+
+  /** The mode in use: 'workers', 'libuv', or 'calibrating' while 'auto' measures. */
+  get mode(): 'workers' | 'libuv' | 'calibrating' {
+    return this.#mode ?? 'calibrating';
+  }
+
+  /** What 'auto' measured (images/s per mode) and chose. */
+  get calibration(): Readonly<ImagePoolCalibration> {
+    return { ...this.#calibration };
   }
 
   /** Tasks submitted and not yet settled. */
@@ -58,7 +122,7 @@ export class ImagePool {
   /**
    * Decodes one image (JPEG, PNG, WebP, GIF first frame, TIFF, AVIF; EXIF
    * orientation applied) and returns `3 x size x size` normalised floats.
-   * Bytes are copied to the worker (the caller keeps its Buffer); the result
+   * Bytes are copied to a worker (the caller keeps its Buffer); the result
    * is transferred back.
    * @example const pixels = await images.preprocess(buffer, { signal: AbortSignal.timeout(1000) });
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when the input is not a path or bytes
@@ -69,7 +133,32 @@ export class ImagePool {
   async preprocess(input: ImageInput, options: TaskOptions = {}): Promise<Float32Array> {
     const checked = requireImageInput(input, 'input');
     const transfer: TransferListItem[] = [];
-    return this.#pool.run(checked, transfer, options);
+    let phase: Phase | undefined;
+    let mode = this.#mode;
+    if (mode === undefined) {
+      const index = this.#submitted++;
+      phase = index < this.#calibrationImages ? this.#phases[0] : index < 2 * this.#calibrationImages ? this.#phases[1] : undefined;
+      mode = phase?.mode ?? 'workers';
+    }
+    try {
+      return await this.#pool.run(checked, transfer, options, mode === 'libuv' ? this.#inline : undefined);
+    } finally {
+      if (phase) this.#record(phase);
+    }
+  }
+
+  /** Throughput of a phase from its first to its last completion (so worker start-up is not counted). */
+  #record(phase: Phase): void {
+    const now = performance.now();
+    if (phase.settled++ === 0) phase.firstEnd = now;
+    phase.lastEnd = now;
+    const [workers, libuv] = this.#phases;
+    const done = (p: Phase) => p.settled >= this.#calibrationImages;
+    if (this.#mode !== undefined || !done(workers) || !done(libuv)) return;
+    const rate = (p: Phase) => (p.settled - 1) / Math.max(1e-3, (p.lastEnd - p.firstEnd) / 1000);
+    this.#calibration.workers = rate(workers);
+    this.#calibration.libuv = rate(libuv);
+    this.#mode = this.#calibration.chosen = this.#calibration.libuv > this.#calibration.workers ? 'libuv' : 'workers';
   }
 
   /**

@@ -21,6 +21,8 @@ export interface PoolOptions {
   timeoutMs?: number;
   /** Stop idle workers after this many ms (default 30,000). */
   idleTimeoutMs?: number;
+  /** Tasks one worker runs at once, overlapping one task's I/O or libuv work with another's JS (default 1). */
+  tasksPerThread?: number;
 }
 
 export interface TaskOptions {
@@ -58,7 +60,10 @@ export function resolvePoolOptions(options: PoolOptions): Required<PoolOptions> 
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   if (typeof idleTimeoutMs !== 'number' || !Number.isInteger(idleTimeoutMs) || idleTimeoutMs < 0)
     throw (typeof idleTimeoutMs === 'number' ? rangeError : typeError)(invalidParameter('idleTimeoutMs', 'a non-negative integer', idleTimeoutMs));
-  return { threads, maxQueue, timeoutMs, idleTimeoutMs };
+  const tasksPerThread = options.tasksPerThread ?? 1;
+  if (typeof tasksPerThread !== 'number' || !Number.isInteger(tasksPerThread) || tasksPerThread < 1 || tasksPerThread > 64)
+    throw (typeof tasksPerThread === 'number' ? rangeError : typeError)(invalidParameter('tasksPerThread', 'an integer in [1, 64]', tasksPerThread));
+  return { threads, maxQueue, timeoutMs, idleTimeoutMs, tasksPerThread };
 }
 
 /**
@@ -88,9 +93,9 @@ export class TaskPool<Task, Result> {
     return this.#pending;
   }
 
-  /** Most tasks that may be pending at once: one per thread plus `maxQueue`. */
+  /** Most tasks that may be pending at once: those running plus `maxQueue` waiting. */
   get capacity(): number {
-    return this.options.threads + this.options.maxQueue;
+    return this.options.threads * this.options.tasksPerThread + this.options.maxQueue;
   }
 
   /** Resolves when a task can be submitted without ERR_FUSIONRANK_QUEUE_FULL. */
@@ -104,7 +109,11 @@ export class TaskPool<Task, Result> {
     return (await this.#start()).threads;
   }
 
-  async run(task: Task, transferList: TransferListItem[], options: TaskOptions = {}): Promise<Result> {
+  /**
+   * Runs a task on a worker, or with `inline` on this thread (same queue
+   * limit, abort and timeout; a timed-out inline task is abandoned, not killed).
+   */
+  async run(task: Task, transferList: TransferListItem[], options: TaskOptions = {}, inline?: (task: Task) => Promise<Result>): Promise<Result> {
     if (options === null || typeof options !== 'object') throw typeError(invalidParameter('options', 'an options object', options));
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw typeError(invalidParameter('signal', 'an AbortSignal', options.signal));
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
@@ -117,7 +126,7 @@ export class TaskPool<Task, Result> {
         'ERR_FUSIONRANK_QUEUE_FULL',
       );
     this.#pending++;
-    const promise = this.#execute(task, transferList, options.signal, timeoutMs);
+    const promise = inline ? this.#executeInline(inline, task, options.signal, timeoutMs) : this.#execute(task, transferList, options.signal, timeoutMs);
     this.#inFlight.add(promise);
     try {
       return await promise;
@@ -126,6 +135,27 @@ export class TaskPool<Task, Result> {
       this.#pending--;
       const waiter = this.#waiters.shift();
       waiter?.();
+    }
+  }
+
+  async #executeInline(inline: (task: Task) => Promise<Result>, task: Task, signal: AbortSignal | undefined, timeoutMs: number): Promise<Result> {
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const stop = new Promise<never>((_, reject) => {
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => reject(new FusionrankError(`The ${this.#label} task took longer than ${timeoutMs} ms and was abandoned`, 'ERR_FUSIONRANK_TIMEOUT')), timeoutMs);
+        timer.unref();
+      }
+      if (signal) {
+        onAbort = () => reject(aborted(signal.reason));
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+    try {
+      return await Promise.race([inline(task), stop]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -159,9 +189,9 @@ export class TaskPool<Task, Result> {
         filename: this.#filename,
         minThreads: this.options.threads,
         maxThreads: this.options.threads,
-        maxQueue: this.options.maxQueue + this.options.threads,
+        maxQueue: this.capacity,
         idleTimeout: this.options.idleTimeoutMs,
-        concurrentTasksPerWorker: 1,
+        concurrentTasksPerWorker: this.options.tasksPerThread,
         workerData: this.#workerData,
       });
       // piscina reports a close timeout as an 'error' event; without a listener it would throw.
