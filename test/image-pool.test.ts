@@ -137,10 +137,14 @@ describe('ImagePool', () => {
     expect(auto.mode).toBe('calibrating');
     const bytes = await noiseImage(200, 150, 8);
     for (let i = 0; i < 8; i++) await auto.preprocess(bytes);
-    const { workers, libuv, chosen } = auto.calibration;
+    const { workers, libuv, workersLoopP99Ms, libuvLoopP99Ms, chosen } = auto.calibration;
     expect(workers).toBeGreaterThan(0);
     expect(libuv).toBeGreaterThan(0);
-    expect(chosen).toBe(libuv! > workers! ? 'libuv' : 'workers');
+    expect(workersLoopP99Ms).toBeGreaterThanOrEqual(0);
+    expect(libuvLoopP99Ms).toBeGreaterThanOrEqual(0);
+    const within = (ms: number) => ms <= 10;
+    const expected = within(workersLoopP99Ms!) === within(libuvLoopP99Ms!) ? (libuv! > workers! ? 'libuv' : 'workers') : within(libuvLoopP99Ms!) ? 'libuv' : 'workers';
+    expect(chosen).toBe(expected);
     expect(auto.mode).toBe(chosen);
     expect((await auto.preprocess(bytes)).length).toBe(3 * SIZE * SIZE);
     await auto.close();

@@ -99,6 +99,17 @@ describe('OnnxModel', () => {
     });
   });
 
+  it('moves inputs instead of copying them when asked to', async () => {
+    const model = await load(notAnEncoderModel(), { device: 'cpu' });
+    const x = new Float32Array(10).fill(-2);
+    const out = await model.submit({ x: { data: x, dims: [1, 10] } }, { transfer: true });
+    expect(x.byteLength).toBe(0); // detached: it now lives on the session thread
+    expect(Array.from(out.y.data as Float32Array)).toEqual(new Array(10).fill(0));
+    const view = new Float32Array(new ArrayBuffer(80), 40, 10); // a view into a larger buffer is copied, not moved
+    await model.run({ x: { data: view, dims: [1, 10] } }, { transfer: true });
+    expect(view.byteLength).toBe(40);
+  });
+
   it('splits the queue at maxBatch rows', async () => {
     const model = await load(imageEncoderModel({ size: 4, dim: 2 }), { device: 'cpu', batch: { maxBatch: 4, maxWaitMs: 50 } });
     const runsBefore = model.runs;

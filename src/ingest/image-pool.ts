@@ -6,11 +6,12 @@
  * Why both: sharp always decodes on the process-wide libuv pool, worker
  * threads included, so workers add parallelism only for the JS float
  * conversion and cost a message hop per image. On a 2-core machine libuv
- * alone measured faster (bench ingest); on larger machines the workers keep
- * the conversion off the event loop. 'auto' measures both on the first images
- * and keeps the faster.
+ * alone measured faster but with a busier event loop (bench ingest). 'auto'
+ * measures both on the first images and keeps the faster of those that kept
+ * the event-loop delay p99 within budget.
  */
 import { availableParallelism } from 'node:os';
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { TransferListItem } from 'node:worker_threads';
 
 import { invalidParameter, typeError } from '../errors.js';
@@ -28,12 +29,19 @@ export interface ImagePoolOptions extends PoolOptions, PreprocessOptions {
   mode?: ImagePoolMode;
   /** Images per mode that 'auto' measures before choosing (default 16). */
   calibrationImages?: number;
+  /** 'auto' prefers modes whose event-loop delay p99 stays within this many ms while it measures (default 10). */
+  eventLoopBudgetMs?: number;
 }
 
 /** What 'auto' measured, in images per second, and what it chose. */
 export interface ImagePoolCalibration {
+  /** Images per second on worker threads. */
   workers?: number;
+  /** Images per second on this thread's libuv pool. */
   libuv?: number;
+  /** Event-loop delay p99 in ms while each mode ran. */
+  workersLoopP99Ms?: number;
+  libuvLoopP99Ms?: number;
   chosen?: 'workers' | 'libuv';
 }
 
@@ -42,6 +50,7 @@ interface Phase {
   settled: number;
   firstEnd: number;
   lastEnd: number;
+  loop?: IntervalHistogram;
 }
 
 /**
@@ -58,6 +67,7 @@ export class ImagePool {
   readonly #pool: TaskPool<string | Uint8Array, Float32Array>;
   readonly #inline: (input: string | Uint8Array) => Promise<Float32Array>;
   readonly #calibrationImages: number;
+  readonly #loopBudgetMs: number;
   #mode: 'workers' | 'libuv' | undefined;
   #submitted = 0;
   readonly #phases: [Phase, Phase] = [
@@ -77,6 +87,8 @@ export class ImagePool {
     const mode = requireOneOf(options.mode ?? 'auto', 'mode', MODES);
     this.#mode = mode === 'auto' ? undefined : mode;
     this.#calibrationImages = options.calibrationImages ?? 16;
+    this.#loopBudgetMs = options.eventLoopBudgetMs ?? 10;
+    if (typeof this.#loopBudgetMs !== 'number' || !(this.#loopBudgetMs > 0)) throw typeError(invalidParameter('eventLoopBudgetMs', 'a positive number of ms', this.#loopBudgetMs));
     if (!Number.isInteger(this.#calibrationImages) || this.#calibrationImages < 2 || this.#calibrationImages > 10_000)
       throw typeError(invalidParameter('calibrationImages', 'an integer in [2, 10000]', this.#calibrationImages));
     // Two tasks per thread: one decodes on libuv while the other converts to floats.
@@ -139,6 +151,10 @@ export class ImagePool {
       const index = this.#submitted++;
       phase = index < this.#calibrationImages ? this.#phases[0] : index < 2 * this.#calibrationImages ? this.#phases[1] : undefined;
       mode = phase?.mode ?? 'workers';
+      if (phase && !phase.loop) {
+        phase.loop = monitorEventLoopDelay({ resolution: 1 });
+        phase.loop.enable();
+      }
     }
     try {
       return await this.#pool.run(checked, transfer, options, mode === 'libuv' ? this.#inline : undefined);
@@ -147,18 +163,30 @@ export class ImagePool {
     }
   }
 
-  /** Throughput of a phase from its first to its last completion (so worker start-up is not counted). */
+  /**
+   * Throughput of a phase from its first to its last completion (so worker
+   * start-up is not counted) and its event-loop delay. The faster mode wins
+   * among those within the event-loop budget (both, or neither, compete).
+   */
   #record(phase: Phase): void {
     const now = performance.now();
     if (phase.settled++ === 0) phase.firstEnd = now;
     phase.lastEnd = now;
+    if (phase.settled === this.#calibrationImages) phase.loop?.disable();
     const [workers, libuv] = this.#phases;
     const done = (p: Phase) => p.settled >= this.#calibrationImages;
     if (this.#mode !== undefined || !done(workers) || !done(libuv)) return;
     const rate = (p: Phase) => (p.settled - 1) / Math.max(1e-3, (p.lastEnd - p.firstEnd) / 1000);
-    this.#calibration.workers = rate(workers);
-    this.#calibration.libuv = rate(libuv);
-    this.#mode = this.#calibration.chosen = this.#calibration.libuv > this.#calibration.workers ? 'libuv' : 'workers';
+    const p99 = (p: Phase) => (p.loop && p.loop.count > 0 ? p.loop.percentile(99) / 1e6 : 0);
+    const c = this.#calibration;
+    c.workers = rate(workers);
+    c.libuv = rate(libuv);
+    c.workersLoopP99Ms = p99(workers);
+    c.libuvLoopP99Ms = p99(libuv);
+    const workersOk = c.workersLoopP99Ms <= this.#loopBudgetMs;
+    const libuvOk = c.libuvLoopP99Ms <= this.#loopBudgetMs;
+    const libuvWins = workersOk === libuvOk ? c.libuv > c.workers : libuvOk;
+    this.#mode = c.chosen = libuvWins ? 'libuv' : 'workers';
   }
 
   /**

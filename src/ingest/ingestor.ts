@@ -30,7 +30,7 @@ export interface CatalogLike {
 export interface IngestEncoder {
   readonly hasImage: boolean;
   readonly hasText: boolean;
-  encodeImages(inputs: ReadonlyArray<string | Uint8Array | Float32Array>): Promise<Float32Array[]>;
+  encodeImages(inputs: ReadonlyArray<string | Uint8Array | Float32Array>, options?: { transfer?: boolean }): Promise<Float32Array[]>;
   encodeTexts(texts: readonly string[]): Promise<Float32Array[]>;
 }
 
@@ -286,7 +286,7 @@ export class Ingestor {
       [visual, ocr] = await Promise.all([
         this.#visual.get(hash, async () => {
           const pixels = this.#images ? await withBackpressure(this.#images, () => this.#images!.preprocess(bytes, { signal })) : undefined;
-          return (await this.#encoder.encodeImages([pixels ?? bytes]))[0];
+          return (await this.#encoder.encodeImages([pixels ?? bytes], { transfer: true }))[0];
         }),
         this.#ocr ? this.#ocrMemo.get(hash, () => withBackpressure(this.#ocr!, () => this.#ocr!.recognize(bytes, { signal }))) : undefined,
       ]);

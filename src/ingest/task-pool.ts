@@ -80,6 +80,8 @@ export class TaskPool<Task, Result> {
   #closing: Promise<void> | undefined;
   readonly #inFlight = new Set<Promise<unknown>>();
   #waiters: Array<() => void> = [];
+  #inlineRunning = 0;
+  #inlineWaiters: Array<() => void> = [];
 
   constructor(filename: string, options: PoolOptions, workerData: unknown, label: string) {
     this.options = Object.freeze(resolvePoolOptions(options));
@@ -151,11 +153,27 @@ export class TaskPool<Task, Result> {
         signal.addEventListener('abort', onAbort, { once: true });
       }
     });
+    stop.catch(() => {});
+    // As many inline tasks run at once as workers would: more only oversubscribes the cores and starves the event loop.
+    let slot: (() => void) | undefined;
+    const acquire = async (): Promise<void> => {
+      while (this.#inlineRunning >= this.options.threads * this.options.tasksPerThread) await new Promise<void>((resolve) => this.#inlineWaiters.push(resolve));
+      this.#inlineRunning++;
+      slot = () => {
+        this.#inlineRunning--;
+        this.#inlineWaiters.shift()?.();
+      };
+    };
+    const acquired = acquire();
     try {
+      await Promise.race([acquired, stop]);
       return await Promise.race([inline(task), stop]);
     } finally {
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener('abort', onAbort);
+      // A task stopped while waiting takes its slot later: hand it straight back then.
+      if (slot) slot();
+      else void acquired.then(() => slot?.());
     }
   }
 

@@ -12,7 +12,7 @@ import { fileError, type ImageInput, requireImageInput } from '../ingest/input.j
 import { type PreprocessOptions, type ResolvedPreprocess, preprocessImage, resolvePreprocess } from '../ingest/preprocess.js';
 import { loadOptional } from '../util/optional.js';
 import { optionalOptions } from '../util/validate.js';
-import { type Device, type MicroBatchOptions, OnnxModel, type OutputTensor, type TensorInfo, type TensorLike } from './onnx-model.js';
+import { type Device, type MicroBatchOptions, OnnxModel, type OnnxModelOptions, type OutputTensor, type TensorInfo, type TensorLike } from './onnx-model.js';
 
 export interface ClipEncoderOptions {
   /** The image model: a path, its bytes, or a loaded OnnxModel. Input [batch, 3, H, W] float32. */
@@ -27,6 +27,8 @@ export interface ClipEncoderOptions {
   device?: Device;
   /** Micro-batching of the encoders' queues. */
   batch?: MicroBatchOptions;
+  /** onnxruntime threads per operator for models given as paths or bytes (default: onnxruntime's choice). */
+  intraOpThreads?: number;
   /** Image preprocessing (size defaults to the model's fixed input size, else 224). */
   preprocess?: PreprocessOptions;
   /** Decode images on this pool instead of sharp on the main thread's libuv pool. Its size must match the model. */
@@ -108,10 +110,10 @@ function normalisedRows(data: Float32Array, rows: number): Float32Array[] {
   return out;
 }
 
-async function loadModel(source: unknown, name: string, device: Device, batch: MicroBatchOptions | undefined): Promise<{ model: OnnxModel; owned: boolean }> {
+async function loadModel(source: unknown, name: string, options: OnnxModelOptions): Promise<{ model: OnnxModel; owned: boolean }> {
   if (source instanceof OnnxModel) return { model: source, owned: false };
   if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw typeError(invalidParameter(name, 'a model path, model bytes or an OnnxModel', source));
-  return { model: await OnnxModel.load(source, { device, batch }), owned: true };
+  return { model: await OnnxModel.load(source, options), owned: true };
 }
 
 async function loadTokenizer(source: unknown, config: object | undefined): Promise<{ tokenizer: TokenizerInstance; json: Record<string, unknown> }> {
@@ -176,19 +178,19 @@ export class ClipEncoder {
     if (options === null || typeof options !== 'object') throw typeError(invalidParameter('options', 'an options object such as { image, text, tokenizer }', options));
     if (options.image === undefined && options.text === undefined) throw typeError(invalidParameter('options', 'at least one of image or text', options));
     if (options.text !== undefined && options.tokenizer === undefined) throw typeError(invalidParameter('tokenizer', 'a tokenizer.json (needed with a text model)', options.tokenizer));
-    const device = options.device ?? 'auto';
     const batch = optionalOptions<MicroBatchOptions>(options.batch, 'batch');
+    const modelOptions: OnnxModelOptions = { device: options.device ?? 'auto', batch, ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}) };
     const owned: OnnxModel[] = [];
     try {
       let image: ImageSide | undefined;
       if (options.image !== undefined) {
-        const loaded = await loadModel(options.image, 'image', device, batch);
+        const loaded = await loadModel(options.image, 'image', modelOptions);
         if (loaded.owned) owned.push(loaded.model);
         image = ClipEncoder.#imageSide(loaded.model, options);
       }
       let text: TextSide | undefined;
       if (options.text !== undefined) {
-        const loaded = await loadModel(options.text, 'text', device, batch);
+        const loaded = await loadModel(options.text, 'text', modelOptions);
         if (loaded.owned) owned.push(loaded.model);
         text = await ClipEncoder.#textSide(loaded.model, options);
       }
@@ -284,13 +286,14 @@ export class ClipEncoder {
 
   /**
    * Encodes images (paths, encoded bytes, or already preprocessed `3 x size x size` Float32Arrays) into L2-normalised embeddings, one per input.
-   * Concurrent calls share model runs through the micro-batcher.
+   * Concurrent calls share model runs through the micro-batcher. With `transfer`, preprocessed Float32Arrays
+   * are handed to the session thread instead of copied (they are detached afterwards).
    * @example const [a, b] = await clip.encodeImages(['a.jpg', bufferB]);
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when inputs is not an array of images, or there is no image model
    * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH when a Float32Array is not 3 x size x size
    * @throws the decoding errors of ImagePool.preprocess and the inference errors of OnnxModel.run
    */
-  async encodeImages(inputs: ReadonlyArray<ImageInput | Float32Array>): Promise<Float32Array[]> {
+  async encodeImages(inputs: ReadonlyArray<ImageInput | Float32Array>, options: { transfer?: boolean } = {}): Promise<Float32Array[]> {
     const caller = new Error();
     const side = this.#requireImage();
     if (!Array.isArray(inputs)) throw typeError(invalidParameter('inputs', 'an array of image paths, bytes or preprocessed Float32Arrays', inputs));
@@ -305,9 +308,11 @@ export class ClipEncoder {
     const size = side.preprocess.size;
     try {
       return await this.#runChunks(side.model, pixels.length, (start, end) => {
-        const data = new Float32Array((end - start) * plane);
-        for (let i = start; i < end; i++) data.set(pixels[i], (i - start) * plane);
-        return { [side.input]: { data, dims: [end - start, 3, size, size] } };
+        // One image: its pixels as they are, moved when we made them; several: one contiguous batch.
+        const single = end - start === 1;
+        const data = single ? pixels[start] : new Float32Array((end - start) * plane);
+        if (!single) for (let i = start; i < end; i++) data.set(pixels[i], (i - start) * plane);
+        return { feeds: { [side.input]: { data, dims: [end - start, 3, size, size] } }, transfer: !single || !(inputs[start] instanceof Float32Array) || options.transfer === true };
       }, (out, start, stop) => this.#embeddings(out, side.output, stop - start));
     } catch (error) {
       throw withCallerStack(error, caller);
@@ -351,7 +356,7 @@ export class ClipEncoder {
         feeds[side.ids.name] = { data: ids, dims: [n, L] };
         if (side.mask) feeds[side.mask.name] = { data: mask, dims: [n, L] };
         if (side.typeIds) feeds[side.typeIds.name] = { data: side.typeIds.type === 'int32' ? new Int32Array(n * L) : new BigInt64Array(n * L), dims: [n, L] };
-        return feeds;
+        return { feeds, transfer: true };
       }, (out, start, end) => {
         const tensor = out[side.output];
         if (!side.pooled) return this.#embeddings(out, side.output, end - start);
@@ -385,14 +390,15 @@ export class ClipEncoder {
   async #runChunks(
     model: OnnxModel,
     count: number,
-    feedsFor: (start: number, end: number) => Record<string, TensorLike>,
+    feedsFor: (start: number, end: number) => { feeds: Record<string, TensorLike>; transfer: boolean },
     read: (out: Record<string, OutputTensor>, start: number, end: number) => Float32Array[],
   ): Promise<Float32Array[]> {
     const step = model.batch.maxBatch;
     const chunks: Array<Promise<Float32Array[]>> = [];
     for (let start = 0; start < count; start += step) {
       const end = Math.min(count, start + step);
-      chunks.push(model.submit(feedsFor(start, end)).then((out) => read(out, start, end)));
+      const { feeds, transfer } = feedsFor(start, end);
+      chunks.push(model.submit(feeds, { transfer }).then((out) => read(out, start, end)));
     }
     return (await Promise.all(chunks)).flat();
   }

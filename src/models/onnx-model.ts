@@ -55,6 +55,23 @@ export interface MicroBatchOptions {
   maxWaitMs?: number;
 }
 
+export interface RunOptions {
+  /** Hand the input buffers over to the session thread instead of copying them (they are detached here afterwards). */
+  transfer?: boolean;
+}
+
+/** Buffers of `feeds` that can be moved whole (not views into a larger or shared buffer). */
+function transferList(feeds: Record<string, WireTensor>, options: RunOptions): ArrayBuffer[] {
+  if (options === null || typeof options !== 'object') throw typeError(invalidParameter('options', 'an options object', options));
+  if (!options.transfer) return [];
+  const list: ArrayBuffer[] = [];
+  for (const t of Object.values(feeds)) {
+    const buffer = t.data.buffer;
+    if (buffer instanceof ArrayBuffer && t.data.byteOffset === 0 && t.data.byteLength === buffer.byteLength) list.push(buffer);
+  }
+  return list;
+}
+
 export interface OnnxModelOptions {
   /** 'auto' (default: CUDA, else CPU with one warning), 'cpu' or 'cuda' (fails when CUDA cannot start). */
   device?: Device;
@@ -89,13 +106,14 @@ export function resetCudaProbe(): void {
 }
 
 interface Pending {
-  resolve: (outputs: Record<string, OutputTensor>) => void;
+  resolve: (outputs: Array<Record<string, OutputTensor>>) => void;
   reject: (error: Error) => void;
   caller: Error;
 }
 
 interface Queued {
-  feeds: Record<string, TensorLike>;
+  feeds: Record<string, WireTensor>;
+  transfer: ArrayBuffer[];
   rows: number;
   resolve: (outputs: Record<string, OutputTensor>) => void;
   reject: (error: unknown) => void;
@@ -219,8 +237,9 @@ export class OnnxModel {
   }
 
   /**
-   * Runs the model once on the session thread. Input arrays are copied, so
-   * the caller keeps them; outputs are transferred back without a copy.
+   * Runs the model once on the session thread. Input arrays are copied (the
+   * caller keeps them) unless `transfer` hands them over; outputs are
+   * transferred back without a copy.
    * @example
    * const { logits } = await model.run({ input: { data: x, dims: [8, 64] } });
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when feeds are not tensors or an input is missing
@@ -228,7 +247,7 @@ export class OnnxModel {
    * @throws {FusionrankError} ERR_FUSIONRANK_INFERENCE_FAILED when onnxruntime rejects the run
    * @throws {FusionrankError} ERR_FUSIONRANK_WORKER_CRASHED / ERR_FUSIONRANK_POOL_CLOSED when the model can no longer run
    */
-  run(feeds: Record<string, TensorLike>): Promise<Record<string, OutputTensor>> {
+  run(feeds: Record<string, TensorLike>, options: RunOptions = {}): Promise<Record<string, OutputTensor>> {
     const caller = new Error();
     let wire: Record<string, WireTensor>;
     try {
@@ -236,7 +255,7 @@ export class OnnxModel {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#post(wire, [], caller);
+    return this.#post([wire], transferList(wire, options), caller).then((outputs) => outputs[0]);
   }
 
   /**
@@ -248,17 +267,18 @@ export class OnnxModel {
    * const results = await Promise.all(images.map((px) => model.submit({ pixel_values: { data: px, dims: [1, 3, 224, 224] } })));
    * @throws the errors of `run()`
    */
-  submit(feeds: Record<string, TensorLike>): Promise<Record<string, OutputTensor>> {
+  submit(feeds: Record<string, TensorLike>, options: RunOptions = {}): Promise<Record<string, OutputTensor>> {
     let rows: number;
+    let wire: Record<string, WireTensor>;
     try {
-      this.#checkFeeds(feeds);
+      wire = this.#checkFeeds(feeds);
       rows = this.#batchRows(feeds);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (rows < 0 || rows >= this.batch.maxBatch) return this.run(feeds);
-    const key = Object.entries(feeds)
-      .map(([name, t]) => `${name}:${tensorType(t, name)}:${t.dims.slice(1).join('x')}`)
+    if (rows < 0 || rows >= this.batch.maxBatch) return this.run(feeds, options);
+    const key = Object.entries(wire)
+      .map(([name, t]) => `${name}:${t.type}:${t.dims.slice(1).join('x')}`)
       .sort()
       .join('|');
     return new Promise((resolve, reject) => {
@@ -271,7 +291,7 @@ export class OnnxModel {
         group = { requests: [], rows: 0 };
         this.#groups.set(key, group);
       }
-      group.requests.push({ feeds, rows, resolve, reject });
+      group.requests.push({ feeds: wire, transfer: transferList(wire, options), rows, resolve, reject });
       group.rows += rows;
       const current = group;
       if (group.rows >= this.batch.maxBatch) this.#flush(key, group);
@@ -316,46 +336,14 @@ export class OnnxModel {
     }
     const { requests } = group;
     if (requests.length === 0) return;
-    if (requests.length === 1) {
-      this.run(requests[0].feeds).then(requests[0].resolve, requests[0].reject);
-      return;
-    }
-    const caller = new Error();
-    const wire: Record<string, WireTensor> = {};
-    const transfer: ArrayBuffer[] = [];
-    for (const name of Object.keys(requests[0].feeds)) {
-      const first = requests[0].feeds[name];
-      const type = tensorType(first, name);
-      const Ctor = first.data.constructor as new (n: number) => TensorData;
-      const data = new Ctor(requests.reduce((n, r) => n + r.feeds[name].data.length, 0));
-      let offset = 0;
-      for (const r of requests) {
-        (data as Float32Array).set(r.feeds[name].data as Float32Array, offset);
-        offset += r.feeds[name].data.length;
-      }
-      wire[name] = { type, data, dims: [group.rows, ...first.dims.slice(1)] };
-      transfer.push(data.buffer as ArrayBuffer);
-    }
-    this.#post(wire, transfer, caller).then(
-      (outputs) => {
-        let start = 0;
-        for (const r of requests) {
-          const mine: Record<string, OutputTensor> = {};
-          for (const [name, out] of Object.entries(outputs)) {
-            if (out.dims[0] !== group.rows) {
-              r.reject(new FusionrankError(`Output '${name}' has dims [${out.dims}] without the batch axis of ${group.rows} rows; use run() for this model`, 'ERR_FUSIONRANK_INFERENCE_FAILED'));
-              continue;
-            }
-            const per = out.data.length / group.rows;
-            mine[name] = { type: out.type, data: out.data.slice(start * per, (start + r.rows) * per) as TensorData, dims: [r.rows, ...out.dims.slice(1)] };
-          }
-          start += r.rows;
-          r.resolve(mine);
-        }
-      },
-      (error) => {
-        for (const r of requests) r.reject(error);
-      },
+    // The session thread concatenates and splits: the event loop only posts.
+    this.#post(
+      requests.map((r) => r.feeds),
+      requests.flatMap((r) => r.transfer),
+      new Error(),
+    ).then(
+      (outputs) => requests.forEach((r, i) => r.resolve(outputs[i])),
+      (error) => requests.forEach((r) => r.reject(error)),
     );
   }
 
@@ -386,14 +374,14 @@ export class OnnxModel {
     return wire;
   }
 
-  #post(feeds: Record<string, WireTensor>, transfer: ArrayBuffer[], caller: Error): Promise<Record<string, OutputTensor>> {
+  #post(requests: Array<Record<string, WireTensor>>, transfer: ArrayBuffer[], caller: Error): Promise<Array<Record<string, OutputTensor>>> {
     if (this.#failure) return Promise.reject(withCallerStack(this.#failure, caller));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, caller });
       if (this.#pending.size === 1) this.#worker.ref();
       this.runs++;
-      this.#worker.postMessage({ id, feeds }, transfer);
+      this.#worker.postMessage({ id, requests }, [...new Set(transfer)]);
     });
   }
 
@@ -403,7 +391,7 @@ export class OnnxModel {
     if (!pending) return;
     this.#pending.delete(message.id);
     if (this.#pending.size === 0) this.#worker.unref();
-    if (message.kind === 'result') pending.resolve(message.outputs as Record<string, OutputTensor>);
+    if (message.kind === 'result') pending.resolve(message.outputs as Array<Record<string, OutputTensor>>);
     else pending.reject(withCallerStack(decodeError(message.error), pending.caller) as Error);
   }
 

@@ -27,7 +27,7 @@ export interface WireTensor {
 export type OnnxWorkerReply =
   | { kind: 'ready'; device: 'cpu' | 'cuda'; cudaError?: string; inputs: WireInfo[]; outputs: WireInfo[] }
   | { kind: 'failed'; error: WireError }
-  | { kind: 'result'; id: number; outputs: Record<string, WireTensor> }
+  | { kind: 'result'; id: number; outputs: Array<Record<string, WireTensor>> }
   | { kind: 'error'; id: number; error: WireError };
 
 export interface WireInfo {
@@ -91,17 +91,47 @@ async function start(): Promise<void> {
   }
   port.postMessage({ kind: 'ready', device, cudaError, inputs: describeMetadata(session.inputMetadata), outputs: describeMetadata(session.outputMetadata) } satisfies OnnxWorkerReply);
 
-  port.on('message', async (message: { id: number; feeds: Record<string, WireTensor> }) => {
+  port.on('message', async (message: { id: number; requests: Array<Record<string, WireTensor>> }) => {
     try {
+      const { requests } = message;
+      const rows = requests.map((r) => Object.values(r)[0]?.dims[0] ?? 0);
+      const total = rows.reduce((a, b) => a + b, 0);
+      // Concatenate along axis 0 here, off the main thread.
       const feeds: Record<string, Tensor> = {};
-      for (const [name, t] of Object.entries(message.feeds)) feeds[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+      for (const name of Object.keys(requests[0])) {
+        const first = requests[0][name];
+        let data = first.data;
+        if (requests.length > 1) {
+          const Ctor = first.data.constructor as new (n: number) => Float32Array;
+          const joined = new Ctor(requests.reduce((n, r) => n + (r[name].data as Float32Array).length, 0));
+          let offset = 0;
+          for (const r of requests) {
+            joined.set(r[name].data as Float32Array, offset);
+            offset += (r[name].data as Float32Array).length;
+          }
+          data = joined;
+        }
+        feeds[name] = new ort.Tensor(first.type as 'float32', data as Float32Array, [total, ...first.dims.slice(1)]);
+      }
       const results = await session.run(feeds);
-      const outputs: Record<string, WireTensor> = {};
       const transfer: ArrayBuffer[] = [];
+      const outputs: Array<Record<string, WireTensor>> = requests.map(() => ({}));
       for (const [name, tensor] of Object.entries(results)) {
-        const view = tensor.data as ArrayBufferView;
-        outputs[name] = { type: tensor.type, data: view, dims: [...tensor.dims] };
-        if (view.buffer instanceof ArrayBuffer && !transfer.includes(view.buffer)) transfer.push(view.buffer);
+        const view = tensor.data as unknown as Float32Array;
+        if (requests.length === 1) {
+          outputs[0][name] = { type: tensor.type, data: view, dims: [...tensor.dims] };
+          if (view.buffer instanceof ArrayBuffer && !transfer.includes(view.buffer)) transfer.push(view.buffer);
+          continue;
+        }
+        if (tensor.dims[0] !== total) throw Object.assign(new Error(`Output '${name}' has dims [${tensor.dims.join(', ')}] without the batch axis of ${total} rows; use run() for this model`), { code: 'ERR_FUSIONRANK_INFERENCE_FAILED' });
+        const per = view.length / total;
+        let start = 0;
+        requests.forEach((_, i) => {
+          const part = view.slice(start * per, (start + rows[i]) * per);
+          start += rows[i];
+          outputs[i][name] = { type: tensor.type, data: part, dims: [rows[i], ...tensor.dims.slice(1)] };
+          transfer.push(part.buffer as ArrayBuffer);
+        });
       }
       port.postMessage({ kind: 'result', id: message.id, outputs } satisfies OnnxWorkerReply, transfer);
     } catch (error) {
