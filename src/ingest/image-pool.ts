@@ -48,9 +48,18 @@ export interface ImagePoolCalibration {
 interface Phase {
   mode: 'workers' | 'libuv';
   settled: number;
+  /** Resolves when every image of the phase has settled. */
+  done: Promise<void>;
+  finish: () => void;
   firstEnd: number;
   lastEnd: number;
   loop?: IntervalHistogram;
+}
+
+function newPhase(mode: 'workers' | 'libuv'): Phase {
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  return { mode, settled: 0, done, finish, firstEnd: 0, lastEnd: 0 };
 }
 
 /**
@@ -70,10 +79,7 @@ export class ImagePool {
   readonly #loopBudgetMs: number;
   #mode: 'workers' | 'libuv' | undefined;
   #submitted = 0;
-  readonly #phases: [Phase, Phase] = [
-    { mode: 'workers', settled: 0, firstEnd: 0, lastEnd: 0 },
-    { mode: 'libuv', settled: 0, firstEnd: 0, lastEnd: 0 },
-  ];
+  readonly #phases: [Phase, Phase] = [newPhase('workers'), newPhase('libuv')];
   readonly #calibration: ImagePoolCalibration = {};
 
   /**
@@ -148,9 +154,13 @@ export class ImagePool {
     let phase: Phase | undefined;
     let mode = this.#mode;
     if (mode === undefined) {
+      // Phases run one after the other so they do not share the cores while measured.
       const index = this.#submitted++;
-      phase = index < this.#calibrationImages ? this.#phases[0] : index < 2 * this.#calibrationImages ? this.#phases[1] : undefined;
-      mode = phase?.mode ?? 'workers';
+      const [first, second] = this.#phases;
+      if (index >= this.#calibrationImages) await first.done;
+      if (index >= 2 * this.#calibrationImages) await second.done;
+      phase = index < this.#calibrationImages ? first : index < 2 * this.#calibrationImages ? second : undefined;
+      mode = phase?.mode ?? this.#mode ?? 'workers';
       if (phase && !phase.loop) {
         phase.loop = monitorEventLoopDelay({ resolution: 1 });
         phase.loop.enable();
@@ -172,7 +182,10 @@ export class ImagePool {
     const now = performance.now();
     if (phase.settled++ === 0) phase.firstEnd = now;
     phase.lastEnd = now;
-    if (phase.settled === this.#calibrationImages) phase.loop?.disable();
+    if (phase.settled === this.#calibrationImages) {
+      phase.loop?.disable();
+      queueMicrotask(phase.finish);
+    }
     const [workers, libuv] = this.#phases;
     const done = (p: Phase) => p.settled >= this.#calibrationImages;
     if (this.#mode !== undefined || !done(workers) || !done(libuv)) return;
