@@ -219,3 +219,21 @@ export async function hugePngHeader(width = 50_000, height = 50_000): Promise<Bu
   ihdr[9] = 2; // RGB
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(16))), chunk('IEND', Buffer.alloc(0))]);
 }
+
+/** A meme: a caption band of black-on-white text over a noise "photo", as a PNG. */
+export async function memeImage(text: string, width = 640, height = 480, seed = 5): Promise<Buffer> {
+  const sharp = await fixtureSharp();
+  const band = await textImage(text, width, 90, 44);
+  const photo = await noiseImage(width, height, seed, 'png');
+  return sharp(photo).composite([{ input: band, left: 0, top: 0 }]).png().toBuffer();
+}
+
+/** A screenshot of a text post: several lines of text filling the image, as a PNG. */
+export async function screenshotImage(lines: readonly string[], width = 900, lineHeight = 56): Promise<Buffer> {
+  const sharp = await fixtureSharp();
+  const height = lineHeight * lines.length + 40;
+  const escape = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const rows = lines.map((line, i) => `<text x="20" y="${40 + i * lineHeight + lineHeight / 2}" font-family="sans-serif" font-size="40" fill="black">${escape(line)}</text>`).join('');
+  const svg = `<svg width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg"><rect width="100%" height="100%" fill="white"/>${rows}</svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { hugePngHeader, imageEncoderModel, noiseImage, textEncoderModel, textImage, tokenizerJson, TOKENIZER_WORDS } from '../bench/ingest-fixtures.js';
+import { hugePngHeader, imageEncoderModel, memeImage, noiseImage, screenshotImage, textEncoderModel, tokenizerJson, TOKENIZER_WORDS } from '../bench/ingest-fixtures.js';
 import { classifyContent, resolveThresholds } from '../src/ingest/content-type.js';
 import { ImagePool } from '../src/ingest/image-pool.js';
 import { Ingestor, type IngestEncoder, type IngestProgress } from '../src/ingest/ingestor.js';
@@ -185,6 +185,10 @@ describe('classifyContent', () => {
     expect(classifyContent({ hasImage: true, ocrWords: 0, alignment: 0.3 }, t)).toBe('aesthetic');
     expect(classifyContent({ hasImage: true, ocrWords: 0, alignment: 0.05 }, t)).toBe('mixed');
     expect(classifyContent({ hasImage: true, ocrWords: 1, alignment: 0.9 }, t)).toBe('mixed');
+    // Text density: one big word is a meme, text filling the image is text only.
+    expect(classifyContent({ hasImage: true, ocrWords: 1, ocrCoverage: 0.1 }, t)).toBe('meme');
+    expect(classifyContent({ hasImage: true, ocrWords: 12, ocrCoverage: 0.5 }, t)).toBe('text_only');
+    expect(classifyContent({ hasImage: true, ocrWords: 0, ocrCoverage: 0.5 }, t)).toBe('aesthetic');
     const strict = resolveThresholds({ memeMinWords: 1, aestheticMinAlignment: 0.5 });
     expect(classifyContent({ hasImage: true, ocrWords: 1 }, strict)).toBe('meme');
     expect(classifyContent({ hasImage: true, ocrWords: 0, alignment: 0.3 }, strict)).toBe('mixed');
@@ -197,17 +201,30 @@ describe('Ingestor with OCR', () => {
     const encoder = new CountingEncoder(clip);
     const catalog = new RecordingCatalog();
     const ingestor = new Ingestor({ catalog, encoder, images, ocr, fieldNames: { ocrText: 'ocrText' } });
-    const meme = await textImage('SUMMER SALE 50% OFF');
-    const result = await ingestor.ingest([{ id: 'meme', image: meme, caption: 'when you see it' }]);
+    const meme = await memeImage('SUMMER SALE 50% OFF');
+    const screenshot = await screenshotImage([
+      'the cat sat on the red mat today',
+      'and the dog ran to the blue beach',
+      'when you see the summer sale photo',
+      'of a sunset on the beach with a cat',
+      'you know it is the best meme of all',
+      'the end of the post about a dog',
+    ]);
+    const result = await ingestor.ingest([
+      { id: 'meme', image: meme, caption: 'when you see it' },
+      { id: 'screenshot', image: screenshot },
+    ]);
     expect(result.failed).toEqual([]);
     const row = catalog.rows.get('meme')!;
     expect(row.fields.ocrText).toBe('SUMMER SALE 50% OFF');
     expect(row.fields.contentType).toBe('meme');
+    expect(catalog.rows.get('screenshot')!.fields.contentType).toBe('text_only');
+    expect(Object.keys(catalog.rows.get('screenshot')!.vectors).sort()).toEqual(['text', 'visual']);
     const [expected] = await clip.encodeTexts(['when you see it\nSUMMER SALE 50% OFF']);
     expect(Array.from(row.vectors.text!)).toEqual(Array.from(expected));
     // Second time: OCR comes from the cache.
     await ingestor.ingest([{ id: 'meme', image: Buffer.from(meme), caption: 'when you see it' }]);
-    expect(ingestor.cacheStats.ocr).toMatchObject({ hits: 1, misses: 1 });
+    expect(ingestor.cacheStats.ocr).toMatchObject({ hits: 1, misses: 2 });
     await ocr.close();
   });
 });

@@ -300,7 +300,10 @@ export class Ingestor {
       } else textVector = await this.#text.get(sha256(text), async () => (await this.#encoder.encodeTexts([text]))[0]);
     }
     const alignment = visual && textVector && visual.length === textVector.length ? dot(visual, textVector) : undefined;
-    const contentType: ContentType = classifyContent({ hasImage, ocrWords: ocrText ? ocrText.split(/\s+/).length : 0, alignment }, this.thresholds);
+    const contentType: ContentType = classifyContent(
+      { hasImage, ocrWords: ocrText ? ocr!.words : 0, ocrCoverage: ocrText ? ocr!.coverage : 0, alignment },
+      this.thresholds,
+    );
     const fields: Record<string, unknown> = { ...item.fields };
     if (this.#fields.alignment && alignment !== undefined) fields[this.#fields.alignment] = alignment;
     if (this.#fields.contentType) fields[this.#fields.contentType] = contentType;

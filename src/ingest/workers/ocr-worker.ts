@@ -17,18 +17,35 @@ export interface OcrWorkerData {
   maxPixels: number;
   /** Upscale images whose shorter side is below this (tesseract reads small text badly). */
   minSide: number;
+  /** Words below this tesseract confidence (0-100) are dropped as noise. */
+  minWordConfidence: number;
 }
 
 export interface OcrResult {
+  /** The words kept, a line per text line. */
   text: string;
-  /** Mean word confidence in [0, 1]. */
+  /** Mean confidence of the kept words in [0, 1] (0 without text). */
   confidence: number;
-  /** Words recognised. */
+  /** Words kept. */
   words: number;
+  /** Fraction of the image area covered by the kept words' boxes, in [0, 1]: the text density. */
+  coverage: number;
+}
+
+interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
 }
 
 type TesseractWorker = {
-  recognize(image: Buffer): Promise<{ data: { text: string; confidence: number } }>;
+  recognize(
+    image: Buffer,
+    options: object,
+    output: object,
+  ): Promise<{ data: { blocks: Array<{ paragraphs: Array<{ lines: Array<{ words: Array<{ text: string; confidence: number; bbox: Box }> }> }> }> | null } }>;
+  setParameters(parameters: Record<string, string>): Promise<unknown>;
 };
 
 const config = workerData as OcrWorkerData;
@@ -37,13 +54,16 @@ let tesseract: Promise<TesseractWorker> | undefined;
 async function start(): Promise<TesseractWorker> {
   const mod = (await import('tesseract.js')) as unknown as { default?: { createWorker: Function }; createWorker?: Function };
   const createWorker = (mod.createWorker ?? mod.default!.createWorker) as (lang: string, oem: number, options: object) => Promise<TesseractWorker>;
-  return createWorker(config.lang, 1, {
+  const worker = await createWorker(config.lang, 1, {
     langPath: config.langPath,
     gzip: config.gzip,
     cacheMethod: 'none',
     // Without a handler tesseract.js rethrows worker errors as uncaught exceptions.
     errorHandler: () => {},
   });
+  // The PNGs carry no resolution; tell tesseract instead of letting it warn and guess.
+  await worker.setParameters({ user_defined_dpi: '300' });
+  return worker;
 }
 
 export default async function recognize(input: string | Uint8Array): Promise<unknown> {
@@ -68,9 +88,24 @@ export default async function recognize(input: string | Uint8Array): Promise<unk
       tesseract = undefined;
       throw Object.assign(new Error(`Cannot start tesseract for '${config.lang}' from ${config.langPath}: ${(error as Error)?.message ?? error}`), { code: 'ERR_FUSIONRANK_OCR_FAILED' });
     }
-    const { data } = await worker.recognize(png);
-    const text = data.text.replace(/[ \t]+/g, ' ').replace(/\n{2,}/g, '\n').trim();
-    const result: OcrResult = { text, confidence: text ? data.confidence / 100 : 0, words: text ? text.split(/\s+/).length : 0 };
+    const { data } = await worker.recognize(png, {}, { blocks: true, text: false });
+    const lines: string[] = [];
+    let words = 0, confidence = 0, area = 0;
+    for (const block of data.blocks ?? [])
+      for (const paragraph of block.paragraphs)
+        for (const line of paragraph.lines) {
+          // Sure enough, and a word at all: photos yield stray '|' and '-' with high confidence.
+          const kept = line.words.filter((w) => w.confidence >= config.minWordConfidence && /[\p{L}\p{N}]/u.test(w.text));
+          if (kept.length === 0) continue;
+          lines.push(kept.map((w) => w.text.trim()).join(' '));
+          for (const w of kept) {
+            words++;
+            confidence += w.confidence;
+            area += Math.max(0, w.bbox.x1 - w.bbox.x0) * Math.max(0, w.bbox.y1 - w.bbox.y0);
+          }
+        }
+    const scaledArea = Math.round(width * scale) * Math.round(height * scale);
+    const result: OcrResult = { text: lines.join('\n'), confidence: words ? confidence / words / 100 : 0, words, coverage: Math.min(1, area / scaledArea) };
     return result;
   } catch (error) {
     return { error: encodeError(error, 'ERR_FUSIONRANK_OCR_FAILED') };
