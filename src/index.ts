@@ -7,9 +7,9 @@ export { FusionrankError, type ErrorCode } from './errors.js';
 export { VectorStore, type Dtype, type VectorStoreOptions, type TopKResult, type TopKOptions, type TopKAsyncOptions } from './retrieval/vector-store.js';
 // Ingest and encoders: their heavy peers (onnxruntime-node, sharp, tesseract.js,
 // piscina, @huggingface/tokenizers) load on first use, not on import.
-export { OnnxModel, type Device, type OnnxModelOptions, type MicroBatchOptions, type TensorInfo, type TensorLike, type OutputTensor, type TensorType } from './models/onnx-model.js';
+export { OnnxModel, type Device, type OnnxModelOptions, type MicroBatchOptions, type RunOptions, type TensorInfo, type TensorLike, type OutputTensor, type TensorType } from './models/onnx-model.js';
 export { ClipEncoder, type ClipEncoderOptions } from './models/clip-encoder.js';
-export { ImagePool, type ImagePoolOptions } from './ingest/image-pool.js';
+export { ImagePool, type ImagePoolOptions, type ImagePoolMode, type ImagePoolCalibration } from './ingest/image-pool.js';
 export { OcrPool, type OcrPoolOptions, type OcrResult } from './ingest/ocr-pool.js';
 export type { PoolOptions, TaskOptions } from './ingest/task-pool.js';
 export { CLIP_MEAN, CLIP_STD, type PreprocessOptions, type ResizeKernel } from './ingest/preprocess.js';

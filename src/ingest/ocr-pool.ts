@@ -16,6 +16,7 @@ import type { OcrResult, OcrWorkerData } from './workers/ocr-worker.js';
 
 export type { OcrResult };
 
+/** Pool options; here `threads` defaults to 1 (tesseract already keeps a core busy) and `timeoutMs` to 120,000. */
 export interface OcrPoolOptions extends PoolOptions {
   /** Tesseract language code(s), e.g. 'eng' (default) or 'eng+deu' (then give langPath). */
   lang?: string;

@@ -100,7 +100,12 @@ function tensorType(t: TensorLike, name: string): TensorType {
 /** A process-wide record that CUDA could not start, so 'auto' warns once. */
 let cudaUnavailable: string | undefined;
 
-/** Forget that CUDA failed (for tests and long-lived processes after a driver install). */
+/**
+ * Forgets that CUDA failed, so the next 'auto' load tries it again (and may warn again).
+ * For tests and long-lived processes after a driver install.
+ * @example resetCudaProbe(); const model = await OnnxModel.load(bytes); // tries CUDA first again
+ * @throws never
+ */
 export function resetCudaProbe(): void {
   cudaUnavailable = undefined;
 }
