@@ -91,7 +91,8 @@ export async function loadSharp(): Promise<SharpFactory> {
 /** Turns a sharp/libvips failure into a coded error. */
 export function imageError(error: unknown): Error {
   if (error instanceof FusionrankError || (error as { code?: string })?.code?.startsWith?.('ERR_FUSIONRANK_')) return error as Error;
-  const message = String((error as Error)?.message ?? error);
+  // libvips repeats its warnings line by line; keep each once.
+  const message = [...new Set(String((error as Error)?.message ?? error).split('\n').map((l) => l.trim()).filter(Boolean))].join('; ');
   if (/unsupported image format|Input file is missing|bad seek|not a known file format/i.test(message))
     return new FusionrankError(`Not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF, SVG): ${message}`, 'ERR_FUSIONRANK_UNSUPPORTED_IMAGE', { cause: error });
   if (/pixel limit/i.test(message))

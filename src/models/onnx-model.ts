@@ -17,7 +17,7 @@ import { FusionrankError, invalidParameter, rangeError, typeError, withCallerSta
 import { optionalOptions, requireInteger, requireOneOf } from '../util/validate.js';
 import { decodeError } from '../util/wire-error.js';
 import { workerScript } from '../util/worker-script.js';
-import type { OnnxWorkerData, OnnxWorkerReply, WireInfo, WireTensor } from './workers/onnx-worker.js';
+import type { OnnxWorkerData, OnnxWorkerReply, WireTensor } from './workers/onnx-worker.js';
 
 export type Device = 'auto' | 'cpu' | 'cuda';
 export const DEVICES: readonly Device[] = ['auto', 'cpu', 'cuda'];
@@ -204,7 +204,6 @@ export class OnnxModel {
     }
     const data: OnnxWorkerData = { model: pathOrBytes, device, cudaKnownUnavailable: cudaUnavailable !== undefined, sessionOptions, cudaDeviceId };
     const worker = new Worker(workerScript(import.meta.url, 'workers/onnx-worker.js'), { workerData: data });
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const listeners: Array<[string, (...args: any[]) => void]> = [];
     const reply = await new Promise<OnnxWorkerReply>((resolve, reject) => {
       listeners.push(['message', resolve]);
@@ -407,4 +406,3 @@ export class OnnxModel {
   }
 }
 
-export type { WireInfo };
