@@ -12,6 +12,7 @@ import { LruCache } from '../util/lru.js';
 import { classifyContent, type ContentThresholds, type ContentType, resolveThresholds } from './content-type.js';
 import type { ImagePool } from './image-pool.js';
 import { readImageInput } from './input.js';
+import { withBackpressure } from './task-pool.js';
 import type { OcrPool, OcrResult } from './ocr-pool.js';
 
 /** A row as the Catalog takes it; a missing modality is an absent vector, never zeros. */
@@ -138,18 +139,6 @@ function sha256(data: Uint8Array | string): string {
 function codeOf(error: unknown, fallback: string): string {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('ERR_FUSIONRANK_') ? code : fallback;
-}
-
-/** Retries a pool call that hit its queue limit once the pool has room. */
-async function withBackpressure<T>(pool: { whenReady(): Promise<void> }, call: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      return await call();
-    } catch (error) {
-      if ((error as { code?: string })?.code !== 'ERR_FUSIONRANK_QUEUE_FULL') throw error;
-      await pool.whenReady();
-    }
-  }
 }
 
 /**

@@ -235,3 +235,15 @@ function aborted(reason: unknown): FusionrankError {
   error.name = 'AbortError';
   return error;
 }
+
+/** Retries a pool call that hit its queue limit once the pool has room. */
+export async function withBackpressure<T>(pool: { whenReady(): Promise<void> }, call: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if ((error as { code?: string })?.code !== 'ERR_FUSIONRANK_QUEUE_FULL') throw error;
+      await pool.whenReady();
+    }
+  }
+}

@@ -10,6 +10,7 @@ import { FusionrankError, invalidParameter, rangeError, typeError, withCallerSta
 import type { ImagePool } from '../ingest/image-pool.js';
 import { fileError, type ImageInput, requireImageInput } from '../ingest/input.js';
 import { type PreprocessOptions, type ResolvedPreprocess, preprocessImage, resolvePreprocess } from '../ingest/preprocess.js';
+import { withBackpressure } from '../ingest/task-pool.js';
 import { loadOptional } from '../util/optional.js';
 import { optionalOptions } from '../util/validate.js';
 import { type Device, type MicroBatchOptions, OnnxModel, type OnnxModelOptions, type OutputTensor, type TensorInfo, type TensorLike } from './onnx-model.js';
@@ -281,7 +282,8 @@ export class ClipEncoder {
   async preprocess(input: ImageInput): Promise<Float32Array> {
     const side = this.#requireImage();
     requireImageInput(input, 'input');
-    return this.#pool ? this.#pool.preprocess(input) : preprocessImage(input, side.preprocess);
+    const pool = this.#pool;
+    return pool ? withBackpressure(pool, () => pool.preprocess(input)) : preprocessImage(input, side.preprocess);
   }
 
   /**
@@ -304,7 +306,19 @@ export class ClipEncoder {
       } else requireImageInput(input, `inputs[${i}]`);
     });
     if (inputs.length === 0) return [];
-    const pixels = await Promise.all(inputs.map((input) => (input instanceof Float32Array ? input : this.preprocess(input))));
+    // Decode a bounded number at a time: a thousand paths must not mean a thousand decoded images in memory.
+    const pixels: Float32Array[] = new Array(inputs.length);
+    let next = 0;
+    const decodeAhead = this.#pool ? Math.max(1, this.#pool.poolOptions.threads * this.#pool.poolOptions.tasksPerThread + this.#pool.poolOptions.maxQueue) : 8;
+    await Promise.all(
+      Array.from({ length: Math.min(decodeAhead, inputs.length) }, async () => {
+        while (next < inputs.length) {
+          const i = next++;
+          const input = inputs[i];
+          pixels[i] = input instanceof Float32Array ? input : await this.preprocess(input);
+        }
+      }),
+    );
     const size = side.preprocess.size;
     try {
       return await this.#runChunks(side.model, pixels.length, (start, end) => {
