@@ -138,7 +138,8 @@ describe('OnnxModel', () => {
     histogram.disable();
     // The runs take hundreds of ms; the loop must not stall for anything like that.
     expect(elapsed).toBeGreaterThan(20);
-    expect(histogram.max / 1e6).toBeLessThan(Math.max(20, elapsed / 4));
+    // In-thread, each run would stall the loop for its whole duration (about elapsed / 2).
+    expect(histogram.max / 1e6).toBeLessThan(Math.max(30, elapsed / 3));
   });
 
   it('rejects pending and later requests after close()', async () => {
