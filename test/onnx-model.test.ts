@@ -127,7 +127,7 @@ describe('OnnxModel', () => {
 
   it('keeps the event loop free while a long inference runs', async () => {
     const model = await load(denseModel(1024, 1024), { device: 'cpu', intraOpThreads: 1 });
-    const x = { x: { data: new Float32Array(1024 * 1024).fill(0.5), dims: [1024, 1024] } };
+    const x = { x: { data: new Float32Array(2048 * 1024).fill(0.5), dims: [2048, 1024] } };
     await model.run(x);
     const histogram = monitorEventLoopDelay({ resolution: 1 });
     histogram.enable();
