@@ -3,7 +3,7 @@
  * sessions start their compiled workers from dist/ (src/util/worker-script.ts).
  * Before the tests run, compile when any source is newer than dist/.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -24,5 +24,7 @@ export default function setup(): void {
   const dist = join(root, 'dist');
   const compiled = existsSync(dist) ? newest(dist, '.js') : 0;
   if (compiled >= sources) return;
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+  // tsc still emits JavaScript on type errors; those are `npm run typecheck`'s to report, so the tests go on.
+  if (tsc.status !== 0) console.warn(`global-setup: tsc exited with ${tsc.status}; worker tests run against what it emitted`);
 }
