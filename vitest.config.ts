@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/setup/build.ts'],
+    // Worker threads start compiled JS: build dist/ first when it is stale.
+    globalSetup: ['test/global-setup.ts'],
     // Native code and worker threads: forks isolate a crash to one file.
     pool: 'forks',
     testTimeout: 60_000,

@@ -4,4 +4,5 @@ import type { Suite } from './harness.js';
 export const suites: Record<string, () => Promise<Suite>> = {
   kernels: async () => (await import('./kernels.js')).benchKernels,
   mlp: async () => (await import('./mlp.js')).benchMlp,
+  ingest: async () => (await import('./ingest.js')).benchIngest,
 };

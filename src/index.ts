@@ -17,3 +17,24 @@ export {
   type PredictOptions as MlpPredictOptions,
   type SafetensorsSpec,
 } from './rerank/fusion-mlp.js';
+// Ingest and encoders: their heavy peers (onnxruntime-node, sharp, tesseract.js,
+// piscina, @huggingface/tokenizers) load on first use, not on import.
+export { OnnxModel, type Device, type OnnxModelOptions, type MicroBatchOptions, type RunOptions, type TensorInfo, type TensorLike, type OutputTensor, type TensorType } from './models/onnx-model.js';
+export { ClipEncoder, type ClipEncoderOptions } from './models/clip-encoder.js';
+export { ImagePool, type ImagePoolOptions, type ImagePoolMode, type ImagePoolCalibration } from './ingest/image-pool.js';
+export { OcrPool, type OcrPoolOptions, type OcrResult } from './ingest/ocr-pool.js';
+export type { PoolOptions, TaskOptions } from './ingest/task-pool.js';
+export { CLIP_MEAN, CLIP_STD, type PreprocessOptions, type ResizeKernel } from './ingest/preprocess.js';
+export { classifyContent, type ContentType, type ContentThresholds, type ContentFeatures } from './ingest/content-type.js';
+export {
+  Ingestor,
+  type IngestorOptions,
+  type IngestItem,
+  type IngestOptions,
+  type IngestProgress,
+  type IngestResult,
+  type IngestFailure,
+  type CatalogItem,
+  type CatalogLike,
+  type IngestEncoder,
+} from './ingest/ingestor.js';

@@ -7,10 +7,12 @@ import { Command } from 'commander';
 import { version } from '../native.js';
 import { registerBench } from './bench.js';
 import { registerInfo } from './info.js';
+import { registerIngest } from './ingest.js';
 
 const program = new Command();
 program.name('fusionrank').description('Native multimodal embedding and ranking for Node.js').version(version);
 registerInfo(program);
 registerBench(program);
+registerIngest(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,239 @@
+/**
+ * Tiny, self-made stand-ins for CLIP used by the ingest tests and bench (no
+ * downloads): ONNX image and text encoders written with onnx-proto, a
+ * WordPiece tokenizer.json, and images drawn with sharp.
+ */
+import { createRequire } from 'node:module';
+
+import { rng } from './harness.js';
+
+const require = createRequire(import.meta.url);
+type OnnxProto = typeof import('onnx-proto').onnx;
+const { onnx } = require('onnx-proto') as { onnx: OnnxProto };
+const DataType = onnx.TensorProto.DataType;
+
+type Dim = number | string;
+
+function valueInfo(name: string, elemType: number, dims: Dim[]) {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+  });
+}
+
+function floatInitializer(name: string, dims: number[], values: Float32Array) {
+  return onnx.TensorProto.create({ name, dataType: DataType.FLOAT, dims, rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
+}
+
+function intsAttribute(name: string, ints: number[]) {
+  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
+}
+
+function intAttribute(name: string, i: number) {
+  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+}
+
+function encodeModel(graph: ReturnType<typeof onnx.GraphProto.create>): Uint8Array {
+  const model = onnx.ModelProto.create({ irVersion: 7, opsetImport: [{ domain: '', version: 13 }], producerName: 'fusionrank-fixtures', graph });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+function randomMatrix(rows: number, cols: number, seed: number): Float32Array {
+  const random = rng(seed);
+  const out = new Float32Array(rows * cols);
+  const scale = 1 / Math.sqrt(rows);
+  for (let i = 0; i < out.length; i++) out[i] = (random() * 2 - 1) * scale;
+  return out;
+}
+
+export interface ImageEncoderSpec {
+  /** Side of the square input (default 16). */
+  size?: number;
+  /** Embedding dimension (default 8). */
+  dim?: number;
+  seed?: number;
+  /** Fix the batch axis to this number instead of a dynamic 'batch'. */
+  fixedBatch?: number;
+}
+
+/** pixel_values [batch, 3, S, S] → Flatten → Gemm(W) → image_embeds [batch, dim]. */
+export function imageEncoderModel(spec: ImageEncoderSpec = {}): Uint8Array {
+  const size = spec.size ?? 16, dim = spec.dim ?? 8;
+  const batch: Dim = spec.fixedBatch ?? 'batch';
+  const features = 3 * size * size;
+  return encodeModel(
+    onnx.GraphProto.create({
+      name: 'tiny_clip_vision',
+      node: [
+        onnx.NodeProto.create({ opType: 'Flatten', input: ['pixel_values'], output: ['flat'], attribute: [intAttribute('axis', 1)] }),
+        onnx.NodeProto.create({ opType: 'Gemm', input: ['flat', 'projection'], output: ['image_embeds'] }),
+      ],
+      initializer: [floatInitializer('projection', [features, dim], randomMatrix(features, dim, spec.seed ?? 7))],
+      input: [valueInfo('pixel_values', DataType.FLOAT, [batch, 3, size, size])],
+      output: [valueInfo('image_embeds', DataType.FLOAT, [batch, dim])],
+    }),
+  );
+}
+
+export interface TextEncoderSpec {
+  vocabSize: number;
+  dim?: number;
+  /** Sequence length; a number fixes it in the model, a string leaves it dynamic (default 16). */
+  contextLength?: Dim;
+  seed?: number;
+  /** Emit [batch, seq, dim] hidden states instead of pooled [batch, dim]. */
+  hiddenStates?: boolean;
+}
+
+/**
+ * input_ids, attention_mask [batch, L] int64 → Gather(embedding table) → × mask →
+ * ReduceMean over the sequence → text_embeds [batch, dim] (or hidden states).
+ */
+export function textEncoderModel(spec: TextEncoderSpec): Uint8Array {
+  const dim = spec.dim ?? 8;
+  const length = spec.contextLength ?? 16;
+  const nodes = [
+    onnx.NodeProto.create({ opType: 'Gather', input: ['token_embedding', 'input_ids'], output: ['tokens'], attribute: [intAttribute('axis', 0)] }),
+    onnx.NodeProto.create({ opType: 'Cast', input: ['attention_mask'], output: ['mask_f'], attribute: [intAttribute('to', DataType.FLOAT)] }),
+    onnx.NodeProto.create({ opType: 'Unsqueeze', input: ['mask_f', 'axis_2'], output: ['mask_3d'] }),
+    onnx.NodeProto.create({ opType: 'Mul', input: ['tokens', 'mask_3d'], output: spec.hiddenStates ? ['last_hidden_state'] : ['masked'] }),
+  ];
+  if (!spec.hiddenStates)
+    nodes.push(onnx.NodeProto.create({ opType: 'ReduceMean', input: ['masked'], output: ['text_embeds'], attribute: [intsAttribute('axes', [1]), intAttribute('keepdims', 0)] }));
+  return encodeModel(
+    onnx.GraphProto.create({
+      name: 'tiny_clip_text',
+      node: nodes,
+      initializer: [
+        floatInitializer('token_embedding', [spec.vocabSize, dim], randomMatrix(spec.vocabSize, dim, spec.seed ?? 11)),
+        onnx.TensorProto.create({ name: 'axis_2', dataType: DataType.INT64, dims: [1], int64Data: [2] }),
+      ],
+      input: [valueInfo('input_ids', DataType.INT64, ['batch', length]), valueInfo('attention_mask', DataType.INT64, ['batch', length])],
+      output: spec.hiddenStates ? [valueInfo('last_hidden_state', DataType.FLOAT, ['batch', length, dim])] : [valueInfo('text_embeds', DataType.FLOAT, ['batch', dim])],
+    }),
+  );
+}
+
+/** A model that is neither an image nor a text encoder: x [batch, 10] float → Relu → y. */
+export function notAnEncoderModel(): Uint8Array {
+  return encodeModel(
+    onnx.GraphProto.create({
+      name: 'not_an_encoder',
+      node: [onnx.NodeProto.create({ opType: 'Relu', input: ['x'], output: ['y'] })],
+      input: [valueInfo('x', DataType.FLOAT, ['batch', 10])],
+      output: [valueInfo('y', DataType.FLOAT, ['batch', 10])],
+    }),
+  );
+}
+
+/** A dense model x [batch, inFeatures] → MatMul → y, heavy on weights (for the batching bench). */
+export function denseModel(inFeatures: number, outFeatures: number, seed = 3): Uint8Array {
+  return encodeModel(
+    onnx.GraphProto.create({
+      name: 'dense',
+      node: [onnx.NodeProto.create({ opType: 'MatMul', input: ['x', 'w'], output: ['y'] })],
+      initializer: [floatInitializer('w', [inFeatures, outFeatures], randomMatrix(inFeatures, outFeatures, seed))],
+      input: [valueInfo('x', DataType.FLOAT, ['batch', inFeatures])],
+      output: [valueInfo('y', DataType.FLOAT, ['batch', outFeatures])],
+    }),
+  );
+}
+
+/** The words of the tiny tokenizer, after its special tokens. */
+export const TOKENIZER_WORDS = ['summer', 'sale', 'off', 'cat', 'dog', 'sunset', 'beach', 'photo', 'of', 'a', 'the', 'meme', 'when', 'you', '50', '%', 'red', 'blue'];
+
+/** A BERT-like WordPiece tokenizer.json: lowercase, whitespace split, [CLS] $A [SEP]. */
+export function tokenizerJson(words: readonly string[] = TOKENIZER_WORDS): string {
+  const special = ['[PAD]', '[UNK]', '[CLS]', '[SEP]'];
+  const vocab: Record<string, number> = {};
+  [...special, ...words].forEach((token, id) => (vocab[token] = id));
+  return JSON.stringify({
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: special.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    normalizer: { type: 'Lowercase' },
+    pre_tokenizer: { type: 'Whitespace' },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }, { SpecialToken: { id: '[SEP]', type_id: 1 } }],
+      special_tokens: { '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] } },
+    },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+  });
+}
+
+type Sharp = typeof import('sharp').default;
+
+/** Loads sharp for fixtures (a dev dependency here). */
+export async function fixtureSharp(): Promise<Sharp> {
+  return ((await import('sharp')) as unknown as { default: Sharp }).default;
+}
+
+/** A w x h PNG of soft colour noise, different per seed. */
+export async function noiseImage(width: number, height: number, seed: number, format: 'png' | 'jpeg' | 'webp' = 'jpeg'): Promise<Buffer> {
+  const sharp = await fixtureSharp();
+  const random = rng(seed);
+  const pixels = Buffer.alloc(width * height * 3);
+  const base = [random() * 255, random() * 255, random() * 255];
+  for (let i = 0; i < pixels.length; i++) pixels[i] = Math.max(0, Math.min(255, base[i % 3] + (random() - 0.5) * 80 + ((i / 3) % width) / 8));
+  const image = sharp(pixels, { raw: { width, height, channels: 3 } });
+  return format === 'png' ? image.png().toBuffer() : format === 'webp' ? image.webp().toBuffer() : image.jpeg({ quality: 85 }).toBuffer();
+}
+
+/** Black text on white, e.g. 'SUMMER SALE 50% OFF', as a PNG. */
+export async function textImage(text: string, width = 760, height = 120, fontSize = 40): Promise<Buffer> {
+  const sharp = await fixtureSharp();
+  const escaped = text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const svg = `<svg width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg"><rect width="100%" height="100%" fill="white"/><text x="20" y="${Math.round(height / 2 + fontSize / 3)}" font-family="sans-serif" font-size="${fontSize}" font-weight="bold" fill="black">${escaped}</text></svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+function crc32(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    let c = (crc ^ byte) & 0xff;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    crc = (crc >>> 8) ^ c;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** A valid PNG header that declares width x height pixels (with almost no data behind it). */
+export async function hugePngHeader(width = 50_000, height = 50_000): Promise<Buffer> {
+  const { deflateSync } = await import('node:zlib');
+  const chunk = (type: string, data: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(16))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** A meme: a caption band of black-on-white text over a noise "photo", as a PNG. */
+export async function memeImage(text: string, width = 640, height = 480, seed = 5): Promise<Buffer> {
+  const sharp = await fixtureSharp();
+  const band = await textImage(text, width, 90, 44);
+  const photo = await noiseImage(width, height, seed, 'png');
+  return sharp(photo).composite([{ input: band, left: 0, top: 0 }]).png().toBuffer();
+}
+
+/** A screenshot of a text post: several lines of text filling the image, as a PNG. */
+export async function screenshotImage(lines: readonly string[], width = 900, lineHeight = 56): Promise<Buffer> {
+  const sharp = await fixtureSharp();
+  const height = lineHeight * lines.length + 40;
+  const escape = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const rows = lines.map((line, i) => `<text x="20" y="${40 + i * lineHeight + lineHeight / 2}" font-family="sans-serif" font-size="40" fill="black">${escape(line)}</text>`).join('');
+  const svg = `<svg width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg"><rect width="100%" height="100%" fill="white"/>${rows}</svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}

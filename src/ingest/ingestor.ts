@@ -1,0 +1,312 @@
+/**
+ * The multimodal item pipeline: image → (decode on the ImagePool, OCR on the
+ * OcrPool) → image embedding; caption + OCR text → text embedding; their
+ * cosine (alignment) and a content-type class; one upsert per item.
+ * Embeddings and OCR results are cached by content hash, so re-ingesting an
+ * unchanged image costs one hash.
+ */
+import { createHash } from 'node:crypto';
+
+import { FusionrankError, invalidParameter, rangeError, typeError } from '../errors.js';
+import { LruCache } from '../util/lru.js';
+import { classifyContent, type ContentThresholds, type ContentType, resolveThresholds } from './content-type.js';
+import type { ImagePool } from './image-pool.js';
+import { readImageInput } from './input.js';
+import { withBackpressure } from './task-pool.js';
+import type { OcrPool, OcrResult } from './ocr-pool.js';
+
+/** A row as the Catalog takes it; a missing modality is an absent vector, never zeros. */
+export interface CatalogItem {
+  id: string;
+  vectors: { visual?: Float32Array; text?: Float32Array };
+  fields: Record<string, unknown>;
+}
+
+/** What the Ingestor needs from a catalog (the Catalog class fits). `upsert` is expected to be all-or-nothing per call. */
+export interface CatalogLike {
+  upsert(items: CatalogItem[]): unknown;
+}
+
+/** What the Ingestor needs from an encoder (ClipEncoder fits). */
+export interface IngestEncoder {
+  readonly hasImage: boolean;
+  readonly hasText: boolean;
+  encodeImages(inputs: ReadonlyArray<string | Uint8Array | Float32Array>, options?: { transfer?: boolean }): Promise<Float32Array[]>;
+  encodeTexts(texts: readonly string[]): Promise<Float32Array[]>;
+}
+
+/** One item to ingest. */
+export interface IngestItem {
+  id: string;
+  /** A file path or encoded image bytes. */
+  image?: string | Buffer | Uint8Array;
+  /** Text written with the item; blank counts as absent. */
+  caption?: string;
+  /** Metadata passed to the catalog as they are (likes, createdAt, creator, ...). */
+  fields?: Record<string, unknown>;
+}
+
+export interface IngestorOptions {
+  catalog: CatalogLike;
+  encoder: IngestEncoder;
+  /** Decode images here (recommended); without it the encoder decodes with sharp on the libuv pool. */
+  images?: ImagePool;
+  /** Read the text in images; without it OCR text is absent and contentType rests on alignment. */
+  ocr?: OcrPool;
+  thresholds?: ContentThresholds;
+  /** LRU caches of image embeddings, OCR results and text embeddings by content hash (default 10,000 entries each; false = off). */
+  cache?: { entries?: number } | false;
+  /** Catalog field names for the derived values; null leaves one out (defaults 'alignment', 'contentType', null). */
+  fieldNames?: { alignment?: string | null; contentType?: string | null; ocrText?: string | null };
+}
+
+export interface IngestProgress {
+  /** Items finished (ok or failed). */
+  done: number;
+  total: number;
+  ok: number;
+  failed: number;
+  /** The item that just finished. */
+  id: string;
+}
+
+export interface IngestOptions {
+  /** Called after each item. */
+  onProgress?: (progress: IngestProgress) => void;
+  /** Items in flight at once (default 16): enough to keep the pools busy and fill micro-batches. */
+  concurrency?: number;
+  /** Stops starting new items; those not started fail with ERR_FUSIONRANK_ABORTED. */
+  signal?: AbortSignal;
+}
+
+export interface IngestFailure {
+  id: string;
+  code: string;
+  message: string;
+}
+
+export interface IngestResult {
+  /** Ids upserted, in input order. */
+  ok: string[];
+  /** Items not written, in input order, with the reason. */
+  failed: IngestFailure[];
+}
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  entries: number;
+}
+
+/** Per-hash work shared by concurrent items and remembered afterwards. */
+class Memo<V> {
+  readonly lru: LruCache<string, V>;
+  readonly #inflight = new Map<string, Promise<V>>();
+
+  constructor(entries: number) {
+    this.lru = new LruCache(entries);
+  }
+
+  get(key: string, compute: () => Promise<V>): Promise<V> {
+    const cached = this.lru.get(key);
+    if (cached !== undefined) return Promise.resolve(cached);
+    let pending = this.#inflight.get(key);
+    if (!pending) {
+      pending = compute().then(
+        (value) => {
+          this.lru.set(key, value);
+          this.#inflight.delete(key);
+          return value;
+        },
+        (error: unknown) => {
+          this.#inflight.delete(key);
+          throw error;
+        },
+      );
+      this.#inflight.set(key, pending);
+    } else {
+      this.lru.hits++;
+      this.lru.misses--;
+    }
+    return pending;
+  }
+}
+
+function sha256(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function codeOf(error: unknown, fallback: string): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_FUSIONRANK_') ? code : fallback;
+}
+
+/**
+ * @example
+ * const ingestor = new Ingestor({ catalog, encoder: clip, images: new ImagePool({ size: clip.imageSize }), ocr: new OcrPool() });
+ * const { ok, failed } = await ingestor.ingest([{ id: 'p1', image: 'p1.jpg', caption: 'summer sale', fields: { likes: 3 } }]);
+ */
+export class Ingestor {
+  readonly thresholds: Readonly<Required<ContentThresholds>>;
+  readonly #catalog: CatalogLike;
+  readonly #encoder: IngestEncoder;
+  readonly #images: ImagePool | undefined;
+  readonly #ocr: OcrPool | undefined;
+  readonly #visual: Memo<Float32Array>;
+  readonly #text: Memo<Float32Array>;
+  readonly #ocrMemo: Memo<OcrResult>;
+  readonly #fields: { alignment: string | null; contentType: string | null; ocrText: string | null };
+
+  /**
+   * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when catalog, encoder or a pool is not usable
+   * @throws {RangeError} ERR_FUSIONRANK_INVALID_ARGUMENT on a threshold or cache size out of range
+   */
+  constructor(options: IngestorOptions) {
+    if (options === null || typeof options !== 'object') throw typeError(invalidParameter('options', 'an options object such as { catalog, encoder }', options));
+    const { catalog, encoder, images, ocr } = options;
+    if (catalog === null || typeof catalog !== 'object' || typeof catalog.upsert !== 'function') throw typeError(invalidParameter('catalog', 'an object with an upsert(items) method (a Catalog)', catalog));
+    if (encoder === null || typeof encoder !== 'object' || typeof encoder.encodeImages !== 'function' || typeof encoder.encodeTexts !== 'function')
+      throw typeError(invalidParameter('encoder', 'an encoder with encodeImages and encodeTexts (a ClipEncoder)', encoder));
+    if (images !== undefined && (images === null || typeof images.preprocess !== 'function')) throw typeError(invalidParameter('images', 'an ImagePool', images));
+    if (ocr !== undefined && (ocr === null || typeof ocr.recognize !== 'function')) throw typeError(invalidParameter('ocr', 'an OcrPool', ocr));
+    this.#catalog = catalog;
+    this.#encoder = encoder;
+    this.#images = images;
+    this.#ocr = ocr;
+    this.thresholds = Object.freeze(resolveThresholds(options.thresholds));
+    const entries = options.cache === false ? 0 : (options.cache?.entries ?? 10_000);
+    if (!Number.isInteger(entries) || entries < 0) throw rangeError(invalidParameter('cache.entries', 'a non-negative integer', entries));
+    this.#visual = new Memo(entries);
+    this.#text = new Memo(entries);
+    this.#ocrMemo = new Memo(entries);
+    const names = options.fieldNames ?? {};
+    this.#fields = {
+      alignment: names.alignment === undefined ? 'alignment' : names.alignment,
+      contentType: names.contentType === undefined ? 'contentType' : names.contentType,
+      ocrText: names.ocrText ?? null,
+    };
+  }
+
+  /** Hits and misses of the content-hash caches. */
+  get cacheStats(): { visual: CacheStats; text: CacheStats; ocr: CacheStats } {
+    const stats = (m: Memo<unknown>) => ({ hits: m.lru.hits, misses: m.lru.misses, entries: m.lru.size });
+    return { visual: stats(this.#visual), text: stats(this.#text), ocr: stats(this.#ocrMemo) };
+  }
+
+  /**
+   * Ingests items. A bad item (corrupt image, unreadable file, nothing to
+   * encode) is reported in `failed` with its code and the rest go on; an item
+   * is upserted only when everything about it succeeded.
+   * @example
+   * const result = await ingestor.ingest(items, { concurrency: 8, onProgress: ({ done, total }) => bar.update(done / total) });
+   * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when items is not an array or an option is wrong (per-item problems are reported, not thrown)
+   */
+  async ingest(items: readonly IngestItem[], options: IngestOptions = {}): Promise<IngestResult> {
+    if (!Array.isArray(items)) throw typeError(invalidParameter('items', 'an array of { id, image?, caption?, fields? }', items));
+    if (options === null || typeof options !== 'object') throw typeError(invalidParameter('options', 'an options object', options));
+    const concurrency = options.concurrency ?? 16;
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 4096) throw rangeError(invalidParameter('concurrency', 'an integer in [1, 4096]', concurrency));
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw typeError(invalidParameter('onProgress', 'a function', options.onProgress));
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw typeError(invalidParameter('signal', 'an AbortSignal', options.signal));
+
+    const outcome: Array<{ ok: true } | IngestFailure | undefined> = new Array(items.length);
+    const seen = new Set<string>();
+    let next = 0;
+    let done = 0;
+    let okCount = 0;
+    const finish = (index: number, id: string, result: { ok: true } | IngestFailure) => {
+      outcome[index] = result;
+      done++;
+      if ('ok' in result) okCount++;
+      options.onProgress?.({ done, total: items.length, ok: okCount, failed: done - okCount, id });
+    };
+    const runner = async () => {
+      while (next < items.length) {
+        const index = next++;
+        const item = items[index];
+        const id = typeof item?.id === 'string' ? item.id : `#${index}`;
+        if (options.signal?.aborted) {
+          finish(index, id, { id, code: 'ERR_FUSIONRANK_ABORTED', message: 'Ingest was aborted before this item started' });
+          continue;
+        }
+        try {
+          const row = await this.#prepare(item, seen, options.signal);
+          try {
+            await this.#catalog.upsert([row]);
+          } catch (error) {
+            throw new FusionrankError(`The catalog refused the item: ${(error as Error)?.message ?? error}`, codeOf(error, 'ERR_FUSIONRANK_UPSERT_FAILED'), { cause: error });
+          }
+          finish(index, id, { ok: true });
+        } catch (error) {
+          finish(index, id, { id, code: codeOf(error, 'ERR_FUSIONRANK_INTERNAL'), message: String((error as Error)?.message ?? error) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, runner));
+    const result: IngestResult = { ok: [], failed: [] };
+    outcome.forEach((o, i) => {
+      if (o && 'ok' in o) result.ok.push(items[i].id);
+      else if (o) result.failed.push(o);
+    });
+    return result;
+  }
+
+  async #prepare(item: IngestItem, seen: Set<string>, signal: AbortSignal | undefined): Promise<CatalogItem> {
+    if (item === null || typeof item !== 'object') throw typeError(invalidParameter('item', 'an object { id, image?, caption?, fields? }', item));
+    if (typeof item.id !== 'string' || item.id.length === 0) throw typeError(invalidParameter('item.id', 'a non-empty string', item.id));
+    if (seen.has(item.id)) throw new FusionrankError(`Item id '${item.id}' appears more than once in this batch`, 'ERR_FUSIONRANK_DUPLICATE_ID');
+    seen.add(item.id);
+    if (item.caption !== undefined && item.caption !== null && typeof item.caption !== 'string') throw typeError(invalidParameter('item.caption', 'a string', item.caption));
+    if (item.fields !== undefined && (item.fields === null || typeof item.fields !== 'object' || Array.isArray(item.fields)))
+      throw typeError(invalidParameter('item.fields', 'an object of field values', item.fields));
+    if (item.image !== undefined && item.image !== null && typeof item.image !== 'string' && !(item.image instanceof Uint8Array))
+      throw typeError(invalidParameter('item.image', 'a file path or image bytes', item.image));
+    const hasImage = item.image !== undefined && item.image !== null;
+    const caption = (item.caption ?? '').trim();
+    if (!hasImage && !caption) throw rangeError(`Item '${item.id}' has neither an image nor a caption: nothing to encode`, 'ERR_FUSIONRANK_EMPTY_ITEM');
+
+    let visual: Float32Array | undefined;
+    let ocr: OcrResult | undefined;
+    if (hasImage) {
+      if (!this.#encoder.hasImage) throw typeError(`Item '${item.id}' has an image but the encoder has no image model`);
+      const bytes = await readImageInput(item.image as string | Uint8Array);
+      if (bytes.byteLength === 0) throw new FusionrankError(`The image of item '${item.id}' is empty`, 'ERR_FUSIONRANK_UNSUPPORTED_IMAGE');
+      const hash = sha256(bytes);
+      [visual, ocr] = await Promise.all([
+        this.#visual.get(hash, async () => {
+          const pixels = this.#images ? await withBackpressure(this.#images, () => this.#images!.preprocess(bytes, { signal })) : undefined;
+          return (await this.#encoder.encodeImages([pixels ?? bytes], { transfer: true }))[0];
+        }),
+        this.#ocr ? this.#ocrMemo.get(hash, () => withBackpressure(this.#ocr!, () => this.#ocr!.recognize(bytes, { signal }))) : undefined,
+      ]);
+    }
+    const ocrText = ocr && ocr.text && ocr.confidence >= this.thresholds.minOcrConfidence ? ocr.text : '';
+    const text = [caption, ocrText].filter(Boolean).join('\n');
+    let textVector: Float32Array | undefined;
+    if (text) {
+      if (!this.#encoder.hasText) {
+        if (!hasImage) throw typeError(`Item '${item.id}' has only text but the encoder has no text model`);
+      } else textVector = await this.#text.get(sha256(text), async () => (await this.#encoder.encodeTexts([text]))[0]);
+    }
+    const alignment = visual && textVector && visual.length === textVector.length ? dot(visual, textVector) : undefined;
+    const contentType: ContentType = classifyContent(
+      { hasImage, ocrWords: ocrText ? ocr!.words : 0, ocrCoverage: ocrText ? ocr!.coverage : 0, alignment },
+      this.thresholds,
+    );
+    const fields: Record<string, unknown> = { ...item.fields };
+    if (this.#fields.alignment && alignment !== undefined) fields[this.#fields.alignment] = alignment;
+    if (this.#fields.contentType) fields[this.#fields.contentType] = contentType;
+    if (this.#fields.ocrText && ocrText) fields[this.#fields.ocrText] = ocrText;
+    const vectors: CatalogItem['vectors'] = {};
+    // Copies: cached vectors must not be shared with (and mutated through) the catalog.
+    if (visual) vectors.visual = visual.slice();
+    if (textVector) vectors.text = textVector.slice();
+    return { id: item.id, vectors, fields };
+  }
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return Math.max(-1, Math.min(1, sum));
+}
