@@ -123,6 +123,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isDetached", Napi::Function::New(env, IsDetachedBuffer, "isDetached"));
   exports.Set("probeFma", Napi::Function::New(env, ProbeFma, "probeFma"));
   InitVectorStore(env, exports);
+  InitCatalog(env, exports);
+  InitRanker(env, exports);
   return exports;
 }
 
