@@ -24,6 +24,16 @@ struct QueryRef {
   const float* padded;
 };
 
+// binary16 -> binary32 by table: graph construction decodes rows constantly.
+const float* HalfTable() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; ++h) t[h] = HalfToFloat(static_cast<uint16_t>(h));
+    return t;
+  }();
+  return table.data();
+}
+
 // Decodes a stored row to f32 (already normalised).
 void DecodeRow(const StoreView& view, uint32_t row, float* out) {
   const uint8_t* data = view.block->data.get();
@@ -33,7 +43,8 @@ void DecodeRow(const StoreView& view, uint32_t row, float* out) {
       break;
     case Dtype::kF16: {
       const uint16_t* src = reinterpret_cast<const uint16_t*>(data) + size_t(row) * view.pdim;
-      for (size_t j = 0; j < view.pdim; ++j) out[j] = HalfToFloat(src[j]);
+      const float* table = HalfTable();
+      for (size_t j = 0; j < view.pdim; ++j) out[j] = table[src[j]];
       break;
     }
     case Dtype::kI8: {
@@ -62,13 +73,23 @@ struct RowMetric {
   }
   template <typename Entry>
   float operator()(const Entry& a, const Entry& b) const {
+    // The heuristic compares one row against many in a row: keep the last
+    // decoded row per thread.
     thread_local AlignedPtr<float> buffer;
     thread_local size_t capacity = 0;
+    thread_local const void* decoded_block = nullptr;
+    thread_local uint64_t decoded_key = ~uint64_t(0);
     if (capacity < view->pdim) {
       buffer = AllocateAligned<float>(view->pdim);
       capacity = view->pdim;
+      decoded_key = ~uint64_t(0);
     }
-    DecodeRow(*view, static_cast<uint32_t>(get_key(a)), buffer.get());
+    const uint64_t key = get_key(a);
+    if (key != decoded_key || decoded_block != view->block.get()) {
+      DecodeRow(*view, static_cast<uint32_t>(key), buffer.get());
+      decoded_key = key;
+      decoded_block = view->block.get();
+    }
     return Distance(buffer.get(), static_cast<uint32_t>(get_key(b)));
   }
 };
