@@ -3,4 +3,5 @@ import type { Suite } from './harness.js';
 
 export const suites: Record<string, () => Promise<Suite>> = {
   kernels: async () => (await import('./kernels.js')).benchKernels,
+  rank: async () => (await import('./rank.js')).benchRank,
 };
