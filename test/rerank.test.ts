@@ -82,6 +82,18 @@ describe('Ranker: rerank stage', () => {
     expect(new Set(res.items.map((i) => i.id))).toEqual(new Set(plain.items.map((i) => i.id)));
   });
 
+  test('a pinned item outside the reranked head stays pinned', () => {
+    const model = new LinearModel(Float32Array.from({ length: width }, (_, j) => Math.sin(j)));
+    const plain = new Ranker(fx.catalog, { retrieve: { exact: true, k: 100 }, signals, k: 100 }).rank({ query: { visual: q } }).items;
+    const deep = plain[80].id;
+    const r = new Ranker(fx.catalog, { retrieve: { exact: true, k: 100 }, signals, rerank: { model, top: 20, features }, rules: [{ pin: [deep] }], k: 5 });
+    const items = r.rank({ query: { visual: q }, explain: true }).items;
+    expect(items[0].id).toBe(deep);
+    expect(items[0].rule!.kind).toBe('pin');
+    expect(items[0].rerank).toBeUndefined();
+    expect(items.length).toBe(5);
+  });
+
   test('rankAsync uses predictAsync when the model has it', async () => {
     const model = new LinearModel(Float32Array.from({ length: width }, (_, j) => Math.cos(j)));
     let asyncCalls = 0;

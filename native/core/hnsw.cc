@@ -94,6 +94,43 @@ struct RowMetric {
   }
 };
 
+// The same distance for searches, with member slots mapped to rows through
+// a dense array: no read of the graph node just to learn its key.
+struct SlotMetric {
+  const KernelTable* kernels;
+  const StoreView* view;
+  const uint32_t* slot_to_row;
+
+  template <typename Entry>
+  float operator()(const QueryRef& query, const Entry& entry) const {
+    uint32_t row = slot_to_row[get_slot(entry)];
+    float score;
+    Score(*kernels, *view, query.padded, &row, 1, &score);
+    return 1.0f - score;
+  }
+};
+
+// Prefetches the stored rows of the neighbours about to be measured, so the
+// random row reads overlap instead of stalling one after another.
+struct RowPrefetch {
+  const StoreView* view;
+  const uint32_t* slot_to_row;
+  size_t row_bytes;
+
+  static size_t SlotOf(uint32_t slot) { return slot; }
+  template <typename Member>
+  static size_t SlotOf(const Member& member) { return get_slot(member); }
+
+  template <typename Iterator>
+  void operator()(Iterator begin, Iterator end) const {
+    const uint8_t* base = view->block->data.get();
+    for (; begin != end; ++begin) {
+      const uint8_t* row = base + size_t(slot_to_row[SlotOf(*begin)]) * row_bytes;
+      for (size_t line = 0; line < row_bytes; line += 64) __builtin_prefetch(row + line);
+    }
+  }
+};
+
 [[noreturn]] void Fail(const char* what, unum::usearch::error_t& error) {
   std::string message = std::string(what) + ": " + (error ? error.what() : "unknown error");
   error.release();
@@ -181,6 +218,15 @@ void HnswIndex::Upsert(const KernelTable& kernels, const StoreView& view, const 
     for (auto& th : pool) th.join();
   }
   if (failed) throw Error(ErrorKind::kError, "ERR_FUSIONRANK_INDEX", "HNSW insert failed: " + first_error);
+  slot_to_row_.resize(index.size(), 0);
+  for (size_t i = 0; i < n; ++i) slot_to_row_[static_cast<size_t>(row_to_slot_[rows[i]])] = rows[i];
+}
+
+void HnswIndex::RebuildSlotMap() {
+  const Index& index = impl_->index;
+  slot_to_row_.assign(index.size(), 0);
+  for (size_t slot = 0; slot < index.size(); ++slot)
+    slot_to_row_[slot] = static_cast<uint32_t>(unum::usearch::get_key(index.at(slot)));
 }
 
 void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const float* padded_query,
@@ -204,7 +250,9 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
     }
   } release{this, thread};
 
-  RowMetric metric{&kernels, &view};
+  SlotMetric metric{&kernels, &view, slot_to_row_.data()};
+  const size_t element_bytes = view.dtype == Dtype::kF32 ? 4 : view.dtype == Dtype::kF16 ? 2 : 1;
+  RowPrefetch prefetch{&view, slot_to_row_.data(), view.pdim * element_bytes};
   unum::usearch::index_search_config_t config;
   config.expansion = std::max(expansion, k);
   config.thread = thread;
@@ -212,7 +260,7 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
   auto keep = [&](const Index::member_cref_t& member) {
     return predicate(context, static_cast<uint32_t>(unum::usearch::get_key(member)));
   };
-  auto result = impl_->index.search(query, k, metric, config, keep);
+  auto result = impl_->index.search(query, k, metric, config, keep, prefetch);
   if (!result) Fail("HNSW search failed", result.error);
   for (size_t i = 0; i < result.count; ++i) {
     auto match = result[i];
@@ -247,6 +295,7 @@ bool HnswIndex::Load(const std::string& path, bool mmap, std::string* error) {
     row_to_slot_[row] = static_cast<int64_t>(slot);
   }
   impl_ = std::move(fresh);
+  RebuildSlotMap();
   return true;
 }
 

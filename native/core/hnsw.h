@@ -55,8 +55,10 @@ class HnswIndex {
  private:
   struct Impl;
   void EnsureMutable();
+  void RebuildSlotMap();
   std::unique_ptr<Impl> impl_;
   std::vector<int64_t> row_to_slot_;
+  std::vector<uint32_t> slot_to_row_;  // dense, rebuilt after every change
   std::string path_;  // the file a viewed graph maps
   mutable std::mutex contexts_mutex_;
   mutable std::vector<size_t> free_contexts_;

@@ -405,24 +405,38 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
   const double t0 = NowUs();
   Stage2 out;
   // After a rerank only the reranked head competes.
-  const size_t n = rerank ? std::min(rerank_count, stage1.rows.size()) : stage1.rows.size();
-  std::vector<double> score(n);
-  for (size_t i = 0; i < n; ++i) {
+  // After a rerank only the reranked head competes, plus pinned rows.
+  const size_t all = stage1.rows.size();
+  const size_t head = rerank ? std::min(rerank_count, all) : all;
+  std::vector<uint32_t> consider(head);
+  std::iota(consider.begin(), consider.end(), 0u);
+  if (head < all) {
+    for (size_t ri = 0; ri < plan.rules.size(); ++ri) {
+      if (plan.rules[ri].kind != RulePlan::Kind::kPin) continue;
+      for (size_t i = head; i < all; ++i)
+        for (uint32_t row : request.rule_rows[ri])
+          if (stage1.rows[i] == row) consider.push_back(static_cast<uint32_t>(i));
+    }
+    std::sort(consider.begin() + head, consider.end());
+    consider.erase(std::unique(consider.begin() + head, consider.end()), consider.end());
+  }
+  std::vector<double> score(all, 0.0);
+  for (uint32_t i : consider) {
     score[i] = stage1.fused[i];
-    if (rerank)
+    if (rerank && i < head)
       score[i] = plan.rerank_replace ? rerank[i]
                                      : (1 - plan.rerank_weight) * stage1.fused[i] + plan.rerank_weight * rerank[i];
   }
 
   // ---- business rules, in order; the last one that applies is reported
-  std::vector<uint8_t> rule(n, 0);
-  std::vector<float> delta(n, 0.0f);
-  std::vector<int64_t> pin_rank(n, -1);
-  std::vector<uint8_t> buried(n, 0);
+  std::vector<uint8_t> rule(all, 0);
+  std::vector<float> delta(all, 0.0f);
+  std::vector<int64_t> pin_rank(all, -1);
+  std::vector<uint8_t> buried(all, 0);
   for (size_t ri = 0; ri < plan.rules.size(); ++ri) {
     const RulePlan& r = plan.rules[ri];
     const auto& ids = request.rule_rows[ri];
-    for (size_t i = 0; i < n; ++i) {
+    for (uint32_t i : consider) {
       const uint32_t row = stage1.rows[i];
       int64_t position = -1;
       for (size_t p = 0; p < ids.size(); ++p)
@@ -446,7 +460,7 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
 
   // ---- order: pins, then by score, buried last
   std::vector<uint32_t> pinned, regular;
-  for (size_t i = 0; i < n; ++i) (pin_rank[i] >= 0 ? pinned : regular).push_back(static_cast<uint32_t>(i));
+  for (uint32_t i : consider) (pin_rank[i] >= 0 ? pinned : regular).push_back(i);
   std::sort(pinned.begin(), pinned.end(), [&](uint32_t a, uint32_t b) { return pin_rank[a] < pin_rank[b]; });
   std::sort(regular.begin(), regular.end(), [&](uint32_t a, uint32_t b) {
     if (buried[a] != buried[b]) return buried[a] < buried[b];

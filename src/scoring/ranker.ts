@@ -12,6 +12,7 @@ import { rankNative, type NativeRanker, type NativeRankRequest, type NativeStage
 import { FusionrankError, invalidParameter, rangeError, typeError, withCallerStack } from '../errors.js';
 import { requireInteger, requireOneOf } from '../util/validate.js';
 import { parseDuration } from './duration.js';
+import { rankPool } from './limiter.js';
 import { UserVectorCache } from './user-vector-cache.js';
 
 export interface RetrieverOptions {
@@ -448,7 +449,9 @@ export class Ranker {
 
   /**
    * `rank` with retrieval and scoring on the libuv thread pool; the event
-   * loop stays free. Uses the model's `predictAsync` when it has one.
+   * loop stays free. At most (cores - 1) requests run on the pool at once
+   * (`FUSIONRANK_RANK_CONCURRENCY` overrides), the rest queue in order.
+   * Uses the model's `predictAsync` when it has one.
    * @example const { items } = await ranker.rankAsync({ query: { visual: q } });
    */
   async rankAsync(request: RankRequest = {}): Promise<RankResult> {
@@ -456,7 +459,7 @@ export class Ranker {
     const start = performance.now();
     try {
       const nativeRequest = this.#request(request);
-      const stage1 = await this.#native.rankAsync(nativeRequest);
+      const stage1 = await rankPool.run(() => this.#native.rankAsync(nativeRequest));
       if (!this.#model) return this.#result(stage1, stage1 as NativeStage2, nativeRequest.explain, undefined, 0, start);
       const rerankStart = performance.now();
       const raw = this.#model.predictAsync ? await this.#model.predictAsync(stage1.features) : this.#model.predict(stage1.features);
@@ -579,7 +582,7 @@ export class Ranker {
             contribution: stage1.contribution[index * S + s],
           };
         }
-        if (rerank) item.rerank = rerank[index];
+        if (rerank && index < rerank.length) item.rerank = rerank[index];
         const rule = stage2.rule[j];
         if (rule) item.rule = { kind: RULE_KINDS[rule - 1], delta: stage2.ruleDelta[j] };
       }
