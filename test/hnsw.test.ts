@@ -44,6 +44,19 @@ describe('HNSW retrieval in the core', () => {
     expect(res.items.map((i) => i.id)).toEqual(truth);
   });
 
+  test('a selective request filter also falls back to exact (no starvation)', () => {
+    const ranker = new Ranker(fx.catalog, { retrieve: { vector: 'visual', k: 20 }, exactBelow: 200, signals, k: 20, normalize: 'none' });
+    const q = randomVector(DIM, rng(21));
+    const filter = { creator: 'c5', price: { lt: 15 } };
+    const res = ranker.rank({ query: { visual: q }, filter });
+    const truth = exactTop(fx, q, 20, (id) => fx.fields.get(id)!.creator === 'c5' && fx.fields.get(id)!.price < 15);
+    expect(truth.length).toBeGreaterThan(5);
+    expect(res.usedIndex).toBe(false);
+    expect(res.items.map((i) => i.id)).toEqual(truth);
+    // A broad request filter stays on the graph.
+    expect(ranker.rank({ query: { visual: q }, filter: { safe: true } }).usedIndex).toBe(true);
+  });
+
   test('the index follows upserts and removals', () => {
     const local = makeCatalog(3000, 23);
     const ranker = new Ranker(local.catalog, { retrieve: { vector: 'visual', k: 10, ef: 100 }, exactBelow: 0, signals, k: 10 });

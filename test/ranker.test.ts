@@ -59,6 +59,18 @@ describe('Ranker: retrieval and filters', () => {
     expect(likes).toEqual([...likes].sort((a, b) => b - a));
   });
 
+  test('a request filter is ANDed with the ranker filter', () => {
+    const ranker = new Ranker(fx.catalog, { retrieve: { exact: true, k: 400 }, filter: { safe: true }, signals: { visual: { kind: 'similarity', vector: 'visual', weight: 1 } }, k: 400, normalize: 'none' });
+    const got = ranker.rank({ query: { visual: query }, filter: { creator: { in: ['c1', 'c4'] }, price: { lt: 150 } } }).items.map((i) => i.id).sort();
+    const expected = [...fx.fields.entries()].filter(([, f]) => f.safe && (f.creator === 'c1' || f.creator === 'c4') && f.price < 150).map(([id]) => id).sort();
+    expect(got).toEqual(expected);
+    // Without a query, the request filter narrows the metadata feed too.
+    const feed = new Ranker(fx.catalog, { signals: { likes: { kind: 'field', field: 'likes', weight: 1 } }, k: 10000 });
+    expect(feed.rank({ filter: { contentType: 'video' } }).items.every((i) => fx.fields.get(i.id)!.contentType === 'video')).toBe(true);
+    expect(() => ranker.rank({ filter: { nope: 1 } })).toThrow(expect.objectContaining({ code: 'ERR_FUSIONRANK_UNKNOWN_FIELD' }));
+    expect(() => ranker.rank({ filter: { price: 'x' } })).toThrow(expect.objectContaining({ code: 'ERR_FUSIONRANK_INVALID_FILTER' }));
+  });
+
   test('exclude ids are never returned', () => {
     const ranker = new Ranker(fx.catalog, { signals: { visual: { kind: 'similarity', vector: 'visual', weight: 1 } }, k: 5, retrieve: { exact: true } });
     const first = ranker.rank({ query: { visual: query } }).items.map((i) => i.id);

@@ -279,6 +279,12 @@ RankRequest ParseRequest(Napi::Env env, Napi::Value value, const Ranker& ranker)
     return out;
   };
   request.exclude = rows_of(o.Get("exclude"));
+  Napi::Value filter = o.Get("filter");
+  if (!filter.IsUndefined() && !filter.IsNull()) {
+    request.has_filter = true;
+    request.filter = ParseFilter(env, filter, 0);
+    Guard(env, [&] { ValidateFilter(catalog, request.filter); });
+  }
   std::sort(request.exclude.begin(), request.exclude.end());
   Napi::Array rule_rows = Arr(o, "ruleRows");
   request.rule_rows.resize(ranker.plan().rules.size());

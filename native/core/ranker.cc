@@ -89,13 +89,16 @@ struct PredicateContext {
   const uint8_t* alive;
   const uint8_t* present;
   const std::vector<uint32_t>* exclude;
+  const Catalog* catalog;
+  const FilterNode* request_filter;  // null = none
 };
 
 bool KeepRow(const void* ctx, uint32_t row) {
   const auto* c = static_cast<const PredicateContext*>(ctx);
   if (c->passing ? !c->passing[row] : !c->alive[row]) return false;
   if (!c->present[row]) return false;
-  return c->exclude->empty() || !std::binary_search(c->exclude->begin(), c->exclude->end(), row);
+  if (!c->exclude->empty() && std::binary_search(c->exclude->begin(), c->exclude->end(), row)) return false;
+  return !c->request_filter || Matches(*c->catalog, *c->request_filter, row);
 }
 
 }  // namespace
@@ -141,6 +144,19 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   const size_t total_rows = catalog.rows();
 
   // ---- retrieval: union of the retrievers' top-k, then pinned rows
+  // Rows expected to pass: the cached plan filter, scaled by a strided
+  // sample of the request filter when there is one.
+  double expected_passing = static_cast<double>(passing->count);
+  if (request.has_filter && passing->count > 0) {
+    const size_t step = std::max<size_t>(1, total_rows / 4096);
+    size_t seen = 0, kept = 0;
+    for (uint32_t row = 0; row < total_rows; row += static_cast<uint32_t>(step)) {
+      if (!passing->bits[row]) continue;
+      ++seen;
+      if (Matches(catalog, request.filter, row)) ++kept;
+    }
+    if (seen > 0) expected_passing *= static_cast<double>(kept) / static_cast<double>(seen);
+  }
   std::vector<uint32_t> candidates;
   bool retrieved_any = false;
   for (const RetrieverPlan& r : plan.retrievers) {
@@ -151,8 +167,8 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     const StoreView view = column.store->View();
     TopKHeap heap(r.k);
     PredicateContext ctx{passing->bits.data(), catalog.alive_bits().data(), column.present.data(),
-                         &request.exclude};
-    const bool use_index = !r.exact && passing->count > plan.exact_below && column.index &&
+                         &request.exclude, &catalog, request.has_filter ? &request.filter : nullptr};
+    const bool use_index = !r.exact && expected_passing > static_cast<double>(plan.exact_below) && column.index &&
                            column.indexed_version == column.version;
     if (use_index) {
       out.used_index = true;
@@ -184,14 +200,16 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     // metadata feed, e.g. recency + engagement).
     for (uint32_t row = 0; row < total_rows; ++row)
       if (passing->bits[row] &&
-          (request.exclude.empty() || !std::binary_search(request.exclude.begin(), request.exclude.end(), row)))
+          (request.exclude.empty() || !std::binary_search(request.exclude.begin(), request.exclude.end(), row)) &&
+          (!request.has_filter || Matches(catalog, request.filter, row)))
         candidates.push_back(row);
   }
   for (size_t ri = 0; ri < plan.rules.size(); ++ri) {
     if (plan.rules[ri].kind != RulePlan::Kind::kPin) continue;
     for (uint32_t row : request.rule_rows[ri])
       if (row < total_rows && passing->bits[row] &&
-          !std::binary_search(request.exclude.begin(), request.exclude.end(), row))
+          !std::binary_search(request.exclude.begin(), request.exclude.end(), row) &&
+          (!request.has_filter || Matches(catalog, request.filter, row)))
         candidates.push_back(row);
   }
   std::sort(candidates.begin(), candidates.end());

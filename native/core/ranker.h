@@ -88,6 +88,8 @@ struct RankRequest {
   std::vector<AlignedPtr<float>> queries;  // per catalog vector; null when absent
   double now = 0;
   std::vector<uint32_t> exclude;           // sorted rows
+  bool has_filter = false;                 // a per-request filter, ANDed with the plan's
+  FilterNode filter;
   std::vector<std::vector<uint32_t>> rule_rows;  // per rule: rows named by id, in order
   bool explain = false;
 };

@@ -67,6 +67,7 @@ export interface NativeRankRequest {
   queries: Array<Float32Array | null>;
   now: number;
   exclude?: Uint32Array;
+  filter?: NativeFilter;
   ruleRows: Uint32Array[];
   explain: boolean;
 }

@@ -99,6 +99,8 @@ export interface RankRequest {
   explain?: boolean;
   /** Ids never to return (already seen). */
   exclude?: readonly string[];
+  /** A filter for this request only, ANDed with the Ranker's (evaluated per row; the Ranker's is cached). */
+  filter?: FilterSpec;
 }
 
 export interface SignalExplanation {
@@ -548,7 +550,8 @@ export class Ranker {
       }
       return Uint32Array.from(rows);
     });
-    return { queries, now, exclude, ruleRows, explain: r.explain === true };
+    const filter = r.filter === undefined ? undefined : compileFilter(c, r.filter, 'request.filter');
+    return { queries, now, exclude, ...(filter ? { filter } : {}), ruleRows, explain: r.explain === true };
   }
 
   #scores(raw: unknown, rows: number): Float32Array {
