@@ -257,14 +257,15 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
   config.expansion = std::max(expansion, k);
   config.thread = thread;
   QueryRef query{padded_query};
+  const uint32_t* slot_to_row = slot_to_row_.data();
   auto keep = [&](const Index::member_cref_t& member) {
-    return predicate(context, static_cast<uint32_t>(unum::usearch::get_key(member)));
+    return predicate(context, slot_to_row[unum::usearch::get_slot(member)]);
   };
   auto result = impl_->index.search(query, k, metric, config, keep, prefetch);
   if (!result) Fail("HNSW search failed", result.error);
   for (size_t i = 0; i < result.count; ++i) {
     auto match = result[i];
-    out->Push(1.0f - match.distance, static_cast<uint32_t>(unum::usearch::get_key(match.member)));
+    out->Push(1.0f - match.distance, slot_to_row[unum::usearch::get_slot(match.member)]);
   }
 }
 
