@@ -337,6 +337,29 @@ describe('Ranker: post-rank', () => {
     }
   });
 
+  test('mutations while rankAsync requests are in flight: no crash, no stale or mislabelled ids', async () => {
+    const fx = makeCatalog(400, 44);
+    const r = new Ranker(fx.catalog, { signals: { visual: { kind: 'similarity', vector: 'visual', weight: 1 } }, retrieve: { exact: true }, k: 10 });
+    const q = randomVector(DIM, rng(45));
+    const top = r.rank({ query: { visual: q } }).items.map((i) => i.id);
+    const pending = Array.from({ length: 40 }, () => r.rankAsync({ query: { visual: q } }));
+    // Free the best rows and hand them to new items pointing the other way:
+    // a stale row mapped to the new id would show a new item near the top.
+    fx.catalog.remove(top.slice(0, 5));
+    fx.catalog.upsert(top.slice(0, 5).map((id, i) => ({ id: `new-${i}`, vectors: { visual: fx.visual.get(id)!.map((x) => -x) } })));
+    const results = await Promise.all(pending);
+    for (const res of results) {
+      for (const item of res.items) {
+        expect(fx.catalog.has(item.id)).toBe(true);
+        expect(top.slice(0, 5)).not.toContain(item.id);
+        expect(item.id.startsWith('new-')).toBe(false);
+      }
+    }
+    expect(results.every((res) => res.items.length >= 5)).toBe(true);
+    const after = r.rank({ query: { visual: q } }).items.map((i) => i.id);
+    expect(after).toEqual(top.slice(5).concat(after.slice(5)));
+  });
+
   test('query.fromHistory uses the cached preference vector', () => {
     const fx = makeCatalog(150, 30);
     const r = new Ranker(fx.catalog, { signals: { visual: { kind: 'similarity', vector: 'visual', weight: 1 } }, retrieve: { exact: true }, k: 5 });

@@ -88,6 +88,8 @@ export interface CatalogInternals {
   idOf(row: number): string | undefined;
   /** Bumped by every mutation. */
   version(): number;
+  /** The version at which `row` got its current id (0 when never reassigned since load). */
+  assignedAt(row: number): number;
   ids(): Array<string | undefined>;
   free(): number[];
   restore(ids: Array<string | null>, free: number[]): void;
@@ -140,6 +142,9 @@ export class Catalog implements Iterable<StoredItem> {
   #ids: Array<string | undefined> = [];
   #free: number[] = [];
   #version = 0;
+  // Per row: the catalog version at which it got its current id, so results
+  // computed before a row was freed and reused are not mislabelled.
+  #assignedAt: number[] = [];
 
   /**
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when the schema is not an object or a name is invalid
@@ -233,13 +238,14 @@ export class Catalog implements Iterable<StoredItem> {
       this.#native.setVectors(v.index, rows, data, present);
     }
     for (const f of this.#fields.values()) this.#writeField(f, batch, rows);
+    this.#version++;
     batch.forEach((item, i) => {
       const row = rows[i];
+      if (!this.#rows.has(item.id)) this.#assignedAt[row] = this.#version;
       this.#rows.set(item.id, row);
       while (this.#ids.length <= row) this.#ids.push(undefined);
       this.#ids[row] = item.id;
     });
-    this.#version++;
   }
 
   /**
@@ -364,6 +370,7 @@ export class Catalog implements Iterable<StoredItem> {
       rowOf: (id) => this.#rows.get(id),
       idOf: (row) => this.#ids[row],
       version: () => this.#version,
+      assignedAt: (row) => this.#assignedAt[row] ?? 0,
       ids: () => this.#ids,
       free: () => this.#free,
       restore: (ids, free) => {

@@ -441,12 +441,12 @@ export class Ranker {
     const start = performance.now();
     const nativeRequest = this.#request(request);
     const stage1 = this.#native.rank(nativeRequest);
-    if (!this.#model) return this.#result(stage1, stage1 as NativeStage2, nativeRequest.explain, undefined, 0, start);
+    if (!this.#model) return this.#result(stage1, stage1 as NativeStage2, nativeRequest.explain, undefined, 0, start, Infinity);
     const rerankStart = performance.now();
     const scores = this.#scores(this.#model.predict(stage1.features), stage1.featureRows);
     const rerankUs = (performance.now() - rerankStart) * 1000;
     const stage2 = this.#native.finish(stage1.pending, scores);
-    return this.#result(stage1, stage2, nativeRequest.explain, scores, rerankUs, start);
+    return this.#result(stage1, stage2, nativeRequest.explain, scores, rerankUs, start, Infinity);
   }
 
   /**
@@ -461,14 +461,20 @@ export class Ranker {
     const start = performance.now();
     try {
       const nativeRequest = this.#request(request);
-      const stage1 = await rankPool.run(() => this.#native.rankAsync(nativeRequest));
-      if (!this.#model) return this.#result(stage1, stage1 as NativeStage2, nativeRequest.explain, undefined, 0, start);
+      // Rows are mapped back to ids after the await: rows reassigned after
+      // the native call started are left out.
+      let version = 0;
+      const stage1 = await rankPool.run(() => {
+        version = this.#catalog.version();
+        return this.#native.rankAsync(nativeRequest);
+      });
+      if (!this.#model) return this.#result(stage1, stage1 as NativeStage2, nativeRequest.explain, undefined, 0, start, version);
       const rerankStart = performance.now();
       const raw = this.#model.predictAsync ? await this.#model.predictAsync(stage1.features) : this.#model.predict(stage1.features);
       const scores = this.#scores(raw, stage1.featureRows);
       const rerankUs = (performance.now() - rerankStart) * 1000;
       const stage2 = this.#native.finish(stage1.pending, scores);
-      return this.#result(stage1, stage2, nativeRequest.explain, scores, rerankUs, start);
+      return this.#result(stage1, stage2, nativeRequest.explain, scores, rerankUs, start, version);
     } catch (error) {
       throw withCallerStack(error, caller);
     }
@@ -565,13 +571,16 @@ export class Ranker {
     return out;
   }
 
-  #result(stage1: NativeStage1, stage2: NativeStage2, explain: boolean, rerank: Float32Array | undefined, rerankUs: number, start: number): RankResult {
+  #result(stage1: NativeStage1, stage2: NativeStage2, explain: boolean, rerank: Float32Array | undefined, rerankUs: number, start: number, version: number): RankResult {
     const c = this.#catalog;
     const S = this.#signalNames.length;
     const items: RankedItem[] = [];
     for (let j = 0; j < stage2.order.length; j++) {
       const index = stage2.order[j];
-      const id = c.idOf(stage1.rows[index])!;
+      const row = stage1.rows[index];
+      const id = c.idOf(row);
+      // Removed, or freed and given to another item while an async request ran.
+      if (id === undefined || c.assignedAt(row) > version) continue;
       const item: RankedItem = { id, score: stage2.scores[j] };
       if (explain) {
         item.fused = stage1.fused[index];
