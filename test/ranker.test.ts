@@ -71,6 +71,17 @@ describe('Ranker: retrieval and filters', () => {
     expect(() => ranker.rank({ filter: { price: 'x' } })).toThrow(expect.objectContaining({ code: 'ERR_FUSIONRANK_INVALID_FILTER' }));
   });
 
+  test('request k overrides the ranker k', () => {
+    const ranker = new Ranker(fx.catalog, { signals: { visual: { kind: 'similarity', vector: 'visual', weight: 1 } }, retrieve: { exact: true, k: 100 }, k: 5 });
+    const five = ranker.rank({ query: { visual: query } }).items.map((i) => i.id);
+    const thirty = ranker.rank({ query: { visual: query }, k: 30 }).items.map((i) => i.id);
+    expect(five.length).toBe(5);
+    expect(thirty.length).toBe(30);
+    expect(thirty.slice(0, 5)).toEqual(five);
+    expect(() => ranker.rank({ k: 0 })).toThrow(expect.objectContaining({ code: 'ERR_FUSIONRANK_INVALID_K' }));
+    expect(() => ranker.rank({ k: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_FUSIONRANK_INVALID_K' }));
+  });
+
   test('exclude ids are never returned', () => {
     const ranker = new Ranker(fx.catalog, { signals: { visual: { kind: 'similarity', vector: 'visual', weight: 1 } }, k: 5, retrieve: { exact: true } });
     const first = ranker.rank({ query: { visual: query } }).items.map((i) => i.id);

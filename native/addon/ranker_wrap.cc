@@ -291,6 +291,7 @@ RankRequest ParseRequest(Napi::Env env, Napi::Value value, const Ranker& ranker)
   for (uint32_t i = 0; i < rule_rows.Length() && i < request.rule_rows.size(); ++i)
     request.rule_rows[i] = rows_of(rule_rows.Get(i));
   request.explain = o.Get("explain").ToBoolean().Value();
+  request.k = Size(o, "k", 0);
   return request;
 }
 

@@ -344,7 +344,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     return fused[a] > fused[b] || (fused[a] == fused[b] && candidates[a] < candidates[b]);
   });
   std::vector<uint32_t> kept;
-  const size_t keep = std::min(n, std::max(plan.keep, plan.k));
+  const size_t keep = std::min(n, std::max(plan.keep, request.k ? request.k : plan.k));
   kept.assign(order.begin(), order.begin() + keep);
   for (size_t ri = 0; ri < plan.rules.size(); ++ri) {
     if (plan.rules[ri].kind != RulePlan::Kind::kPin) continue;
@@ -486,6 +486,7 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
   });
 
   // ---- caps and MMR
+  const size_t k = request.k ? request.k : plan.k;
   std::vector<std::vector<size_t>> cap_counts(plan.caps.size());
   auto capped = [&](uint32_t i) {
     for (size_t c = 0; c < plan.caps.size(); ++c) {
@@ -506,19 +507,19 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
   };
   std::vector<uint32_t> selected;
   for (uint32_t i : pinned) {
-    if (selected.size() >= plan.k) break;
+    if (selected.size() >= k) break;
     selected.push_back(i), count(i);
   }
   if (plan.mmr_vector < 0) {
     for (uint32_t i : regular) {
-      if (selected.size() >= plan.k) break;
+      if (selected.size() >= k) break;
       if (capped(i)) continue;
       selected.push_back(i), count(i);
     }
   } else {
     const VectorColumn& column = catalog.vectors()[plan.mmr_vector];
     const StoreView view = column.store->View();
-    const size_t pool = std::max(plan.mmr_pool, plan.k);
+    const size_t pool = std::max(plan.mmr_pool, k);
     // Relevance scaled to [0, 1] over the pool so lambda weighs like against like.
     double lo = 0, hi = 0;
     const size_t head = std::min(pool, regular.size());
@@ -572,7 +573,7 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
     refill();
     for (uint32_t i : selected) absorb(i);
     started = true;
-    while (selected.size() < plan.k) {
+    while (selected.size() < k) {
       // Drop window items a cap now excludes, then refill.
       for (size_t w = 0; w < window.size();) {
         if (capped(window[w])) {

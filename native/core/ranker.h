@@ -92,6 +92,7 @@ struct RankRequest {
   FilterNode filter;
   std::vector<std::vector<uint32_t>> rule_rows;  // per rule: rows named by id, in order
   bool explain = false;
+  size_t k = 0;  // results for this request; 0 = the plan's k
 };
 
 struct Stage1 {

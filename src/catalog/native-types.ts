@@ -70,6 +70,7 @@ export interface NativeRankRequest {
   filter?: NativeFilter;
   ruleRows: Uint32Array[];
   explain: boolean;
+  k?: number;
 }
 
 export interface NativeRanker {

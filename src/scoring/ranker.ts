@@ -101,6 +101,8 @@ export interface RankRequest {
   exclude?: readonly string[];
   /** A filter for this request only, ANDed with the Ranker's (evaluated per row; the Ranker's is cached). */
   filter?: FilterSpec;
+  /** Results for this request (default: the Ranker's `k`), 1..10000. */
+  k?: number;
 }
 
 export interface SignalExplanation {
@@ -557,7 +559,8 @@ export class Ranker {
       return Uint32Array.from(rows);
     });
     const filter = r.filter === undefined ? undefined : compileFilter(c, r.filter, 'request.filter');
-    return { queries, now, exclude, ...(filter ? { filter } : {}), ruleRows, explain: r.explain === true };
+    const k = r.k === undefined ? undefined : requireInteger(r.k, 'request.k', 1, 10000, 'ERR_FUSIONRANK_INVALID_K');
+    return { queries, now, exclude, ...(filter ? { filter } : {}), ...(k ? { k } : {}), ruleRows, explain: r.explain === true };
   }
 
   #scores(raw: unknown, rows: number): Float32Array {
