@@ -3,6 +3,8 @@
  * dtype; any may be missing for an item) and typed fields, held in native
  * columns that the ranking engine reads directly.
  */
+import { availableParallelism } from 'node:os';
+
 import { describe, invalidParameter, rangeError, typeError } from '../errors.js';
 import { DTYPES, MAX_DIM, type Dtype } from '../retrieval/vector-store.js';
 import { requireInteger, requireOneOf } from '../util/validate.js';
@@ -191,7 +193,10 @@ export class Catalog implements Iterable<StoredItem> {
     return { vectors, fields };
   }
 
-  /** True when an item with this id exists. */
+  /**
+   * True when an item with this id exists.
+   * @example if (!catalog.has('p1')) catalog.upsert([item]);
+   */
   has(id: string): boolean {
     return this.#rows.has(id);
   }
@@ -283,12 +288,18 @@ export class Catalog implements Iterable<StoredItem> {
     return row === undefined ? undefined : this.#read(row, id);
   }
 
-  /** Every id, in row order. */
+  /**
+   * Every id, in row order.
+   * @example const all = [...catalog.ids()];
+   */
   *ids(): IterableIterator<string> {
     for (const id of this.#ids) if (id !== undefined) yield id;
   }
 
-  /** Every stored item, in row order. */
+  /**
+   * Every stored item, in row order.
+   * @example for (const item of catalog) console.log(item.id, item.fields);
+   */
   *[Symbol.iterator](): IterableIterator<StoredItem> {
     for (let row = 0; row < this.#ids.length; row++) {
       const id = this.#ids[row];
@@ -298,13 +309,14 @@ export class Catalog implements Iterable<StoredItem> {
 
   /**
    * Builds (or brings up to date) the HNSW index of `vector` now, instead of
-   * on the first ranked request that needs it.
+   * on the first ranked request that needs it. Blocks the calling thread;
+   * `threads` defaults to the available cores (at most 8).
    * @example catalog.buildIndex('visual', { threads: 4 });
    * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR
    */
   buildIndex(vector: string, options: { threads?: number } = {}): void {
     const v = lookupVector(this.#vectors, vector);
-    const threads = options.threads === undefined ? 1 : requireInteger(options.threads, 'options.threads', 1, 64);
+    const threads = options.threads === undefined ? Math.min(8, availableParallelism()) : requireInteger(options.threads, 'options.threads', 1, 64);
     this.#native.buildIndex(v.index, threads);
   }
 

@@ -4,6 +4,7 @@
  * weighted fusion, rerank, rules, MMR and caps), executed in one native call
  * per request (two around a rerank model).
  */
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 import { compileFilter, type FilterSpec } from '../catalog/filter.js';
@@ -425,11 +426,14 @@ export class Ranker {
 
   /**
    * Builds or updates the HNSW indexes this ranker searches now (otherwise
-   * the first request that needs them does it).
+   * the first request that needs them does it, on one thread). Catalogs of
+   * at most `exactBelow` rows are scanned exactly and get no index.
+   * `threads` defaults to the available cores (at most 8).
    * @example ranker.prepare({ threads: 4 });
+   * @throws {RangeError} ERR_FUSIONRANK_INVALID_ARGUMENT when threads is not in [1, 64]
    */
   prepare(options: { threads?: number } = {}): void {
-    this.#native.prepare(options.threads === undefined ? 1 : requireInteger(options.threads, 'options.threads', 1, 64));
+    this.#native.prepare(options.threads === undefined ? Math.min(8, availableParallelism()) : requireInteger(options.threads, 'options.threads', 1, 64));
   }
 
   /**
