@@ -404,6 +404,8 @@ describe('Ranker: bad input', () => {
     ['filter operator that does not apply', () => new Ranker(fx.catalog, { signals: sim, filter: { tags: { lte: 3 } } }), { code: 'ERR_FUSIONRANK_INVALID_FILTER' }],
     ['maxPer on a number field', () => new Ranker(fx.catalog, { signals: sim, diversity: { maxPer: { likes: 2 } } }), { code: 'ERR_FUSIONRANK_INVALID_FIELD' }],
     ['mmr lambda out of range', () => new Ranker(fx.catalog, { signals: sim, diversity: { mmr: { vector: 'visual', lambda: 2 } } }), { name: 'RangeError' }],
+    ['user-vector decay of zero', () => new Ranker(fx.catalog, { signals: sim, userVectors: { decay: 0 } }), { name: 'RangeError' }],
+    ['user-vector ttl that does not parse', () => new Ranker(fx.catalog, { signals: sim, userVectors: { ttl: 'soon' } }), { code: 'ERR_FUSIONRANK_INVALID_DURATION' }],
     ['pin with a non-string id', () => new Ranker(fx.catalog, { signals: sim, rules: [{ pin: [3 as never] }] }), { code: 'ERR_FUSIONRANK_INVALID_ID' }],
   ];
   test.each(cases)('%s', (_name, fn, expected) => {

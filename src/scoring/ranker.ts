@@ -396,6 +396,7 @@ export class Ranker {
       cacheOptions.ttl === undefined ? 300_000 : parseDuration(cacheOptions.ttl, 'options.userVectors.ttl'),
     );
     this.#historyDecay = cacheOptions.decay === undefined ? 1 : requireFraction(cacheOptions.decay, 'options.userVectors.decay');
+    if (this.#historyDecay === 0) throw rangeError(invalidParameter('options.userVectors.decay', 'a number in (0, 1]', 0));
 
     const keep = Math.max(1000, 4 * Math.max(this.k, this.#rerankTop, (mmr.mmrPool as number | undefined) ?? 0));
     const plan = {
