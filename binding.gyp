@@ -9,7 +9,7 @@
     "fr_base_flags": ["-O3", "-fvisibility=hidden", "-fno-math-errno", "-std=c++17", "-Wno-unused-parameter", "-Wno-uninitialized", "-Wno-maybe-uninitialized"]
   },
   "target_defaults": {
-    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native", "node_modules/usearch/include"],
     "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++1y", "-std=gnu++14"],
     "cflags_cc": ["<@(fr_base_flags)", "-fexceptions"],

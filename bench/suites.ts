@@ -5,4 +5,5 @@ export const suites: Record<string, () => Promise<Suite>> = {
   kernels: async () => (await import('./kernels.js')).benchKernels,
   mlp: async () => (await import('./mlp.js')).benchMlp,
   ingest: async () => (await import('./ingest.js')).benchIngest,
+  rank: async () => (await import('./rank.js')).benchRank,
 };

@@ -11,7 +11,7 @@ export {
   type FusionMlpInput,
   type FusionMlpOptions,
   type LayerSummary as MlpLayerSummary,
-  type MissingPolicy,
+  type MissingPolicy as MlpMissingPolicy,
   type NamedInputs as MlpNamedInputs,
   type PredictAsyncOptions as MlpPredictAsyncOptions,
   type PredictOptions as MlpPredictOptions,
@@ -34,7 +34,28 @@ export {
   type IngestProgress,
   type IngestResult,
   type IngestFailure,
-  type CatalogItem,
+  type CatalogItem as IngestCatalogItem,
   type CatalogLike,
   type IngestEncoder,
 } from './ingest/ingestor.js';
+export { Catalog, type CatalogSchema, type CatalogItem, type StoredItem, type FieldType, type FieldValue, type VectorSpec } from './catalog/catalog.js';
+export type { FilterSpec, Condition } from './catalog/filter.js';
+export {
+  Ranker,
+  type RankerOptions,
+  type RetrieverOptions,
+  type SignalOptions,
+  type NormalizeMethod,
+  type MissingPolicy,
+  type RerankModel,
+  type RerankOptions,
+  type FeatureSpec,
+  type RuleOptions,
+  type RuleTarget,
+  type RankRequest,
+  type RankQuery,
+  type RankResult,
+  type RankedItem,
+  type RankTimings,
+  type SignalExplanation,
+} from './scoring/ranker.js';

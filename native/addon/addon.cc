@@ -124,6 +124,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probeFma", Napi::Function::New(env, ProbeFma, "probeFma"));
   InitVectorStore(env, exports);
   InitFusionMlp(env, exports);
+  InitCatalog(env, exports);
+  InitRanker(env, exports);
   return exports;
 }
 

@@ -13,6 +13,7 @@ namespace fr {
 struct AddonData {
   const KernelTable* kernels = nullptr;
   Napi::FunctionReference vector_store_ctor;
+  Napi::FunctionReference catalog_ctor;
 };
 
 inline AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
@@ -60,5 +61,7 @@ std::string RequireString(const Napi::CallbackInfo& info, size_t i, const char* 
 
 void InitVectorStore(Napi::Env env, Napi::Object exports);
 void InitFusionMlp(Napi::Env env, Napi::Object exports);
+void InitCatalog(Napi::Env env, Napi::Object exports);
+void InitRanker(Napi::Env env, Napi::Object exports);
 
 }  // namespace fr

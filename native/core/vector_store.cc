@@ -150,6 +150,29 @@ void VectorStore::Get(size_t row, float* out) const {
   }
 }
 
+void VectorStore::Grow(size_t rows) {
+  if (rows <= size_) return;
+  Reserve(rows);
+  // Rows past size_ were never written, so the block already holds zeros.
+  zero_.resize(rows, 1);
+  size_ = rows;
+}
+
+void VectorStore::AddRaw(const uint8_t* rows, const float* scales, size_t n) {
+  const size_t first = size_;
+  Reserve(size_ + n);
+  zero_.resize(size_ + n);
+  std::memcpy(block_->data.get() + first * row_bytes(), rows, n * row_bytes());
+  if (dtype_ == Dtype::kI8) std::memcpy(block_->scales.get() + first, scales, n * sizeof(float));
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* row = rows + i * row_bytes();
+    bool zero = true;
+    for (size_t j = 0; j < row_bytes() && zero; ++j) zero = row[j] == 0;
+    zero_[first + i] = zero ? 1 : 0;
+  }
+  size_ += n;
+}
+
 bool VectorStore::IsZero(size_t row) const { return row < size_ && zero_[row]; }
 
 StoreView VectorStore::View() const { return StoreView{block_, size_, dim_, pdim_, dtype_}; }

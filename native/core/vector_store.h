@@ -55,6 +55,11 @@ class VectorStore {
   void Get(size_t row, float* out) const;
   // Rows with a zero vector (added as all zeros).
   bool IsZero(size_t row) const;
+  // Extends the store to `rows` rows; the new rows are zero vectors.
+  void Grow(size_t rows);
+  // Appends n rows already in the stored layout (row_bytes() each, and one
+  // scale per row for i8), as read back from a saved catalog.
+  void AddRaw(const uint8_t* rows, const float* scales, size_t n);
 
   StoreView View() const;
 

@@ -6,12 +6,14 @@ import { Command } from 'commander';
 
 import { version } from '../native.js';
 import { registerBench } from './bench.js';
+import { registerDemo } from './demo.js';
 import { registerInfo } from './info.js';
 import { registerIngest } from './ingest.js';
 
 const program = new Command();
 program.name('fusionrank').description('Native multimodal embedding and ranking for Node.js').version(version);
 registerInfo(program);
+registerDemo(program);
 registerBench(program);
 registerIngest(program);
 

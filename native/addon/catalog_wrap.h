@@ -1,0 +1,15 @@
+// Shared between the catalog and ranker bindings.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "../core/catalog.h"
+
+namespace fr {
+
+// The native catalog behind a NativeCatalog JS object; throws a TypeError
+// for anything else.
+std::shared_ptr<Catalog> CatalogFromJs(Napi::Env env, Napi::Value value);
+
+}  // namespace fr

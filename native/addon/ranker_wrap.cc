@@ -1,0 +1,485 @@
+// JS binding of fr::Ranker. The plan arrives as a plain object that the
+// TypeScript Ranker has validated and resolved to column indices; it is
+// parsed once here. A request is copied into a RankRequest on the main
+// thread; rankAsync runs the same plan on the libuv pool.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "../core/ranker.h"
+#include "addon.h"
+#include "catalog_wrap.h"
+
+namespace fr {
+
+namespace {
+
+[[noreturn]] void BadPlan(Napi::Env env, const std::string& message) {
+  Throw(env, ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "Invalid native plan: " + message);
+}
+
+double Num(Napi::Object o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsNumber()) BadPlan(o.Env(), std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int Int(Napi::Object o, const char* key, int fallback) {
+  const double v = Num(o, key, fallback);
+  if (!(v >= -1 && v <= 2147483647.0) || v != std::floor(v)) BadPlan(o.Env(), std::string(key) + " must be an integer");
+  return static_cast<int>(v);
+}
+
+size_t Size(Napi::Object o, const char* key, size_t fallback) {
+  const double v = Num(o, key, static_cast<double>(fallback));
+  if (!(v >= 0 && v <= 4294967295.0) || v != std::floor(v)) BadPlan(o.Env(), std::string(key) + " must be a count");
+  return static_cast<size_t>(v);
+}
+
+std::string Str(Napi::Object o, const char* key, const char* fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsString()) BadPlan(o.Env(), std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+Napi::Array Arr(Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return Napi::Array::New(o.Env(), 0);
+  if (!v.IsArray()) BadPlan(o.Env(), std::string(key) + " must be an array");
+  return v.As<Napi::Array>();
+}
+
+Napi::Object Obj(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsObject() || v.IsArray()) BadPlan(env, std::string(what) + " must be an object");
+  return v.As<Napi::Object>();
+}
+
+FilterNode ParseFilter(Napi::Env env, Napi::Value value, int depth) {
+  if (depth > 64) BadPlan(env, "filter nests too deeply");
+  Napi::Object o = Obj(env, value, "filter");
+  FilterNode node;
+  const std::string op = Str(o, "op", "");
+  using Op = FilterNode::Op;
+  if (op == "true") node.op = Op::kTrue;
+  else if (op == "false") node.op = Op::kFalse;
+  else if (op == "and") node.op = Op::kAnd;
+  else if (op == "or") node.op = Op::kOr;
+  else if (op == "not") node.op = Op::kNot;
+  else if (op == "range") node.op = Op::kRange;
+  else if (op == "in") node.op = Op::kCodeIn;
+  else if (op == "tagsAny") node.op = Op::kTagsAny;
+  else if (op == "tagsAll") node.op = Op::kTagsAll;
+  else if (op == "exists") node.op = Op::kExists;
+  else if (op == "hasVector") node.op = Op::kHasVector;
+  else BadPlan(env, "unknown filter op '" + op + "'");
+  node.column = Int(o, "column", -1);
+  node.lo = Num(o, "lo", -INFINITY);
+  node.hi = Num(o, "hi", INFINITY);
+  node.lo_open = o.Get("loOpen").ToBoolean().Value();
+  node.hi_open = o.Get("hiOpen").ToBoolean().Value();
+  Napi::Array codes = Arr(o, "codes");
+  for (uint32_t i = 0; i < codes.Length(); ++i) {
+    Napi::Value c = codes.Get(i);
+    if (!c.IsNumber()) BadPlan(env, "filter codes must be numbers");
+    const double d = c.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d < 16777216) || d != std::floor(d)) BadPlan(env, "filter code out of range");
+    const uint32_t code = static_cast<uint32_t>(d);
+    if (node.op == Op::kCodeIn) {
+      if (node.codes.size() <= code) node.codes.resize(code + 1, 0);
+      node.codes[code] = 1;
+    } else {
+      node.tags.push_back(code);
+    }
+  }
+  std::sort(node.tags.begin(), node.tags.end());
+  Napi::Array children = Arr(o, "children");
+  for (uint32_t i = 0; i < children.Length(); ++i) node.children.push_back(ParseFilter(env, children.Get(i), depth + 1));
+  return node;
+}
+
+RankPlan ParsePlan(Napi::Env env, Napi::Object o, const Catalog& catalog) {
+  RankPlan plan;
+  const int vectors = static_cast<int>(catalog.vectors().size());
+  const int fields = static_cast<int>(catalog.fields().size());
+  auto vector_index = [&](int v) {
+    if (v < 0 || v >= vectors) BadPlan(env, "vector index out of range");
+    return v;
+  };
+  auto field_index = [&](int f, std::initializer_list<FieldKind> kinds) {
+    if (f < 0 || f >= fields) BadPlan(env, "field index out of range");
+    const FieldKind kind = catalog.fields()[f].kind;
+    if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) BadPlan(env, "field '" + catalog.fields()[f].name + "' has the wrong kind");
+    return f;
+  };
+  Napi::Array retrievers = Arr(o, "retrievers");
+  for (uint32_t i = 0; i < retrievers.Length(); ++i) {
+    Napi::Object r = Obj(env, retrievers.Get(i), "retriever");
+    RetrieverPlan rp;
+    rp.vector = vector_index(Int(r, "vector", -1));
+    rp.k = Size(r, "k", 100);
+    if (rp.k == 0) BadPlan(env, "retriever k must be positive");
+    rp.exact = r.Get("exact").ToBoolean().Value();
+    rp.expansion = Size(r, "expansion", 0);
+    plan.retrievers.push_back(rp);
+  }
+  Napi::Value filter = o.Get("filter");
+  if (!filter.IsUndefined() && !filter.IsNull()) {
+    plan.has_filter = true;
+    plan.filter = ParseFilter(env, filter, 0);
+  }
+  plan.exact_below = Size(o, "exactBelow", 20000);
+  Napi::Array signals = Arr(o, "signals");
+  for (uint32_t i = 0; i < signals.Length(); ++i) {
+    Napi::Object s = Obj(env, signals.Get(i), "signal");
+    SignalPlan sp;
+    const std::string kind = Str(s, "kind", "");
+    const std::string transform = Str(s, "transform", "none");
+    sp.transform = transform == "log" ? Transform::kLog
+                   : transform == "sqrt" ? Transform::kSqrt
+                   : transform == "sigmoid" ? Transform::kSigmoid
+                                            : Transform::kNone;
+    sp.scale = Num(s, "scale", 1);
+    if (!(sp.scale > 0)) BadPlan(env, "signal scale must be positive");
+    sp.weight = Num(s, "weight", 0);
+    if (!std::isfinite(sp.weight)) BadPlan(env, "signal weight must be finite");
+    sp.blend_group = Int(s, "blendGroup", 0);
+    Napi::Array fs = Arr(s, "fields");
+    if (kind == "similarity" || kind == "behavior") {
+      sp.kind = kind == "similarity" ? SignalKind::kSimilarity : SignalKind::kBehavior;
+      sp.vector = vector_index(Int(s, "vector", -1));
+    } else if (kind == "engagement") {
+      sp.kind = SignalKind::kEngagement;
+      if (fs.Length() == 0) BadPlan(env, "engagement needs fields");
+      for (uint32_t j = 0; j < fs.Length(); ++j)
+        sp.fields.push_back(field_index(fs.Get(j).ToNumber().Int32Value(), {FieldKind::kNumber, FieldKind::kTime}));
+    } else if (kind == "recency" || kind == "field") {
+      sp.kind = kind == "recency" ? SignalKind::kRecency : SignalKind::kField;
+      if (fs.Length() != 1) BadPlan(env, kind + " needs one field");
+      sp.fields.push_back(kind == "recency"
+                              ? field_index(fs.Get(0u).ToNumber().Int32Value(), {FieldKind::kTime, FieldKind::kNumber})
+                              : field_index(fs.Get(0u).ToNumber().Int32Value(), {FieldKind::kNumber, FieldKind::kTime, FieldKind::kBool}));
+      const std::string decay = Str(s, "decay", "exp");
+      sp.decay = decay == "gauss" ? Decay::kGauss : decay == "linear" ? Decay::kLinear : Decay::kExp;
+      sp.half_life_ms = Num(s, "halfLifeMs", 86400000.0);
+      if (sp.kind == SignalKind::kRecency && !(sp.half_life_ms > 0)) BadPlan(env, "halfLifeMs must be positive");
+    } else {
+      BadPlan(env, "unknown signal kind '" + kind + "'");
+    }
+    plan.signals.push_back(sp);
+  }
+  const std::string normalize = Str(o, "normalize", "minmax");
+  plan.normalize = normalize == "none" ? Normalize::kNone
+                   : normalize == "zscore" ? Normalize::kZScore
+                   : normalize == "rank" ? Normalize::kRank
+                   : normalize == "rrf" ? Normalize::kRrf
+                                        : Normalize::kMinMax;
+  plan.rrf_k = Num(o, "rrfK", 60);
+  const std::string missing = Str(o, "missing", "renormalize");
+  plan.missing = missing == "zero" ? MissingPolicy::kZero
+                 : missing == "default" ? MissingPolicy::kDefault
+                 : missing == "drop" ? MissingPolicy::kDrop
+                                     : MissingPolicy::kRenormalize;
+  plan.missing_default = Num(o, "missingDefault", 0);
+  const int blend_field = Int(o, "blendField", -1);
+  plan.blend_field = blend_field < 0 ? -1 : field_index(blend_field, {FieldKind::kNumber});
+  plan.blend_k = Num(o, "blendK", 20);
+  if (!(plan.blend_k > 0)) BadPlan(env, "blendK must be positive");
+  plan.k = Size(o, "k", 10);
+  if (plan.k == 0) BadPlan(env, "k must be positive");
+  plan.keep = Size(o, "keep", 1000);
+  plan.rerank_top = Size(o, "rerankTop", 0);
+  Napi::Array features = Arr(o, "features");
+  for (uint32_t i = 0; i < features.Length(); ++i) {
+    Napi::Object f = Obj(env, features.Get(i), "feature");
+    FeaturePlan fp;
+    const std::string kind = Str(f, "kind", "");
+    fp.index = Int(f, "index", -1);
+    if (kind == "vector" || kind == "present") {
+      fp.kind = kind == "vector" ? FeaturePlan::Kind::kVector : FeaturePlan::Kind::kPresent;
+      vector_index(fp.index);
+      fp.width = kind == "vector" ? catalog.vectors()[fp.index].store->dim() : 1;
+    } else if (kind == "signal" || kind == "signalRaw") {
+      fp.kind = kind == "signal" ? FeaturePlan::Kind::kSignal : FeaturePlan::Kind::kSignalRaw;
+      if (fp.index < 0 || size_t(fp.index) >= plan.signals.size()) BadPlan(env, "feature signal index out of range");
+    } else if (kind == "field") {
+      fp.kind = FeaturePlan::Kind::kField;
+      field_index(fp.index, {FieldKind::kNumber, FieldKind::kTime, FieldKind::kBool});
+    } else {
+      BadPlan(env, "unknown feature kind '" + kind + "'");
+    }
+    plan.feature_size += fp.width;
+    plan.features.push_back(fp);
+  }
+  plan.rerank_replace = Str(o, "rerankMode", "replace") != "blend";
+  plan.rerank_weight = Num(o, "rerankWeight", 1);
+  const int mmr_vector = Int(o, "mmrVector", -1);
+  plan.mmr_vector = mmr_vector < 0 ? -1 : vector_index(mmr_vector);
+  plan.mmr_lambda = Num(o, "mmrLambda", 0.7);
+  plan.mmr_pool = Size(o, "mmrPool", 0);
+  Napi::Array caps = Arr(o, "caps");
+  for (uint32_t i = 0; i < caps.Length(); ++i) {
+    Napi::Object c = Obj(env, caps.Get(i), "cap");
+    CapPlan cp;
+    cp.field = field_index(Int(c, "field", -1), {FieldKind::kCategory, FieldKind::kBool});
+    cp.max = Size(c, "max", 1);
+    plan.caps.push_back(cp);
+  }
+  Napi::Array rules = Arr(o, "rules");
+  for (uint32_t i = 0; i < rules.Length(); ++i) {
+    Napi::Object r = Obj(env, rules.Get(i), "rule");
+    RulePlan rp;
+    const std::string kind = Str(r, "kind", "");
+    rp.kind = kind == "pin" ? RulePlan::Kind::kPin : kind == "bury" ? RulePlan::Kind::kBury : RulePlan::Kind::kBoost;
+    if (kind != "pin" && kind != "bury" && kind != "boost") BadPlan(env, "unknown rule kind '" + kind + "'");
+    rp.by = Num(r, "by", 0);
+    Napi::Value f = r.Get("filter");
+    if (!f.IsUndefined() && !f.IsNull()) rp.has_filter = true, rp.filter = ParseFilter(env, f, 0);
+    plan.rules.push_back(std::move(rp));
+  }
+  return plan;
+}
+
+struct Pending {
+  RankRequest request;
+  Stage1 stage1;
+};
+
+RankRequest ParseRequest(Napi::Env env, Napi::Value value, const Ranker& ranker) {
+  Napi::Object o = Obj(env, value, "request");
+  const Catalog& catalog = *ranker.catalog();
+  RankRequest request;
+  request.queries.resize(catalog.vectors().size());
+  Napi::Array queries = Arr(o, "queries");
+  for (uint32_t v = 0; v < queries.Length() && v < catalog.vectors().size(); ++v) {
+    Napi::Value q = queries.Get(v);
+    if (q.IsUndefined() || q.IsNull()) continue;
+    if (!q.IsTypedArray() || q.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      Throw(env, ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "Expected a Float32Array query");
+    auto f = q.As<Napi::Float32Array>();
+    const VectorStore& store = *catalog.vectors()[v].store;
+    if (f.ElementLength() != store.dim())
+      Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
+            "Expected a query of length " + std::to_string(store.dim()) + " for vector '" + catalog.vectors()[v].name + "'");
+    request.queries[v] = Guard(env, [&] { return PrepareQuery(*Data(env).kernels, f.Data(), store.dim(), store.pdim()); });
+  }
+  request.now = Num(o, "now", 0);
+  auto rows_of = [&](Napi::Value v) {
+    std::vector<uint32_t> out;
+    if (v.IsUndefined() || v.IsNull()) return out;
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+      Throw(env, ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "Expected a Uint32Array of rows");
+    auto a = v.As<Napi::Uint32Array>();
+    out.assign(a.Data(), a.Data() + a.ElementLength());
+    return out;
+  };
+  request.exclude = rows_of(o.Get("exclude"));
+  Napi::Value filter = o.Get("filter");
+  if (!filter.IsUndefined() && !filter.IsNull()) {
+    request.has_filter = true;
+    request.filter = ParseFilter(env, filter, 0);
+    Guard(env, [&] { ValidateFilter(catalog, request.filter); });
+  }
+  std::sort(request.exclude.begin(), request.exclude.end());
+  Napi::Array rule_rows = Arr(o, "ruleRows");
+  request.rule_rows.resize(ranker.plan().rules.size());
+  for (uint32_t i = 0; i < rule_rows.Length() && i < request.rule_rows.size(); ++i)
+    request.rule_rows[i] = rows_of(rule_rows.Get(i));
+  request.explain = o.Get("explain").ToBoolean().Value();
+  request.k = Size(o, "k", 0);
+  return request;
+}
+
+template <typename T>
+Napi::TypedArrayOf<T> ToTyped(Napi::Env env, const std::vector<T>& v) {
+  auto out = Napi::TypedArrayOf<T>::New(env, v.size());
+  std::copy(v.begin(), v.end(), out.Data());
+  return out;
+}
+
+Napi::Object Stage1ToJs(Napi::Env env, const Stage1& s) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("rows", ToTyped(env, s.rows));
+  out.Set("fused", ToTyped(env, s.fused));
+  if (!s.raw.empty() || !s.rows.empty()) {
+    out.Set("raw", ToTyped(env, s.raw));
+    out.Set("normalized", ToTyped(env, s.normalized));
+    out.Set("contribution", ToTyped(env, s.contribution));
+  }
+  out.Set("features", ToTyped(env, s.features));
+  out.Set("featureRows", static_cast<double>(s.feature_rows));
+  out.Set("candidates", static_cast<double>(s.retrieved));
+  out.Set("usedIndex", s.used_index);
+  out.Set("retrieveUs", s.retrieve_us);
+  out.Set("scoreUs", s.score_us);
+  return out;
+}
+
+void Stage2ToJs(Napi::Env env, const Stage2& s, Napi::Object out) {
+  out.Set("order", ToTyped(env, s.order));
+  out.Set("scores", ToTyped(env, s.scores));
+  out.Set("rule", ToTyped(env, s.rule));
+  out.Set("ruleDelta", ToTyped(env, s.rule_delta));
+  out.Set("diversifyUs", s.diversify_us);
+}
+
+class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeRanker",
+                       {
+                           InstanceMethod<&RankerWrap::Rank>("rank"),
+                           InstanceMethod<&RankerWrap::RankAsync>("rankAsync"),
+                           InstanceMethod<&RankerWrap::Finish>("finish"),
+                           InstanceMethod<&RankerWrap::Prepare>("prepare"),
+                       });
+  }
+
+  explicit RankerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RankerWrap>(info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<Catalog> catalog = CatalogFromJs(env, info[0]);
+    if (info.Length() < 2) BadPlan(env, "missing");
+    Napi::Object plan_object = Obj(env, info[1], "plan");
+    std::shared_lock<std::shared_mutex> lock(catalog->mutex());
+    RankPlan plan = ParsePlan(env, plan_object, *catalog);
+    Guard(env, [&] { ranker_ = std::make_shared<Ranker>(catalog, std::move(plan)); });
+  }
+
+ private:
+  // Brings the HNSW indexes this plan searches up to date (writer lock, on
+  // the main thread, so workers never see a graph change under them).
+  void CatchUp(Napi::Env env, unsigned threads) {
+    Catalog& catalog = *ranker_->catalog();
+    std::vector<int> stale;
+    {
+      std::shared_lock<std::shared_mutex> lock(catalog.mutex());
+      if (catalog.rows() <= ranker_->plan().exact_below) return;  // exact scans are cheaper
+      for (int v : ranker_->IndexedVectors())
+        if (!catalog.IndexCurrent(v)) stale.push_back(v);
+    }
+    if (stale.empty()) return;
+    std::unique_lock<std::shared_mutex> lock(catalog.mutex());
+    for (int v : stale) Guard(env, [&] { catalog.CatchUpIndex(*Data(env).kernels, v, threads); });
+  }
+
+  Napi::Value Prepare(const Napi::CallbackInfo& info) {
+    const uint32_t threads = std::max<uint32_t>(1, std::min<uint32_t>(RequireUint32(info, 0, "threads"), 64));
+    CatchUp(info.Env(), threads);
+    return info.Env().Undefined();
+  }
+
+  // Full pipeline when the plan has no rerank; otherwise stage 1 plus a
+  // `pending` handle for finish().
+  Napi::Value Rank(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CatchUp(env, 1);
+    const KernelTable& kernels = *Data(env).kernels;
+    std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
+    auto pending = std::make_unique<Pending>();
+    pending->request = ParseRequest(env, info[0], *ranker_);
+    pending->stage1 = Guard(env, [&] { return ranker_->RunStage1(kernels, pending->request); });
+    Napi::Object out = Stage1ToJs(env, pending->stage1);
+    if (ranker_->plan().rerank_top > 0) {
+      out.Set("pending", Napi::External<Pending>::New(env, pending.release(), [](Napi::Env, Pending* p) { delete p; }));
+      return out;
+    }
+    Stage2 stage2 = Guard(env, [&] { return ranker_->RunStage2(kernels, pending->request, pending->stage1, nullptr, 0); });
+    Stage2ToJs(env, stage2, out);
+    return out;
+  }
+
+  Napi::Value Finish(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsExternal())
+      Throw(env, ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "Expected a pending rank handle");
+    Pending* pending = info[0].As<Napi::External<Pending>>().Data();
+    auto scores = RequireFloat32Array(info, 1, "rerankScores");
+    if (scores.ElementLength() != pending->stage1.feature_rows)
+      Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
+            "Expected " + std::to_string(pending->stage1.feature_rows) + " rerank scores but received " +
+                std::to_string(scores.ElementLength()));
+    const KernelTable& kernels = *Data(env).kernels;
+    std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
+    Stage2 stage2 = Guard(env, [&] {
+      return ranker_->RunStage2(kernels, pending->request, pending->stage1, scores.Data(), scores.ElementLength());
+    });
+    Napi::Object out = Napi::Object::New(env);
+    Stage2ToJs(env, stage2, out);
+    return out;
+  }
+
+  class RankWorker : public Napi::AsyncWorker {
+   public:
+    RankWorker(Napi::Env env, std::shared_ptr<Ranker> ranker, const KernelTable& kernels, std::unique_ptr<Pending> pending)
+        : Napi::AsyncWorker(env, "fusionrank.rankAsync"),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          ranker_(std::move(ranker)),
+          kernels_(kernels),
+          pending_(std::move(pending)) {}
+    Napi::Promise Promise() { return deferred_.Promise(); }
+
+    void Execute() override {
+      try {
+        std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
+        pending_->stage1 = ranker_->RunStage1(kernels_, pending_->request);
+        if (ranker_->plan().rerank_top == 0)
+          stage2_ = ranker_->RunStage2(kernels_, pending_->request, pending_->stage1, nullptr, 0);
+      } catch (const Error& e) {
+        code_ = e.code();
+        SetError(e.what());
+      } catch (const std::bad_alloc&) {
+        code_ = "ERR_FUSIONRANK_OUT_OF_MEMORY";
+        SetError("Out of memory");
+      }
+    }
+    void OnOK() override {
+      Napi::Env env = Env();
+      Napi::Object out = Stage1ToJs(env, pending_->stage1);
+      if (ranker_->plan().rerank_top > 0)
+        out.Set("pending", Napi::External<Pending>::New(env, pending_.release(), [](Napi::Env, Pending* p) { delete p; }));
+      else
+        Stage2ToJs(env, stage2_, out);
+      deferred_.Resolve(out);
+    }
+    void OnError(const Napi::Error& e) override {
+      deferred_.Reject(MakeError(Env(), ErrorKind::kError, code_, e.Message()).Value());
+    }
+
+   private:
+    Napi::Promise::Deferred deferred_;
+    std::shared_ptr<Ranker> ranker_;
+    const KernelTable& kernels_;
+    std::unique_ptr<Pending> pending_;
+    Stage2 stage2_;
+    const char* code_ = "ERR_FUSIONRANK_INTERNAL";
+  };
+
+  Napi::Value RankAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CatchUp(env, 1);
+    auto pending = std::make_unique<Pending>();
+    {
+      std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
+      pending->request = ParseRequest(env, info[0], *ranker_);
+    }
+    auto* worker = new RankWorker(env, ranker_, *Data(env).kernels, std::move(pending));
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  }
+
+  std::shared_ptr<Ranker> ranker_;
+};
+
+}  // namespace
+
+void InitRanker(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeRanker", RankerWrap::Define(env));
+}
+
+}  // namespace fr

@@ -1,0 +1,98 @@
+// The catalog's native columns: one VectorStore per named vector with a
+// presence bit per row, typed field columns, and the row liveness bitmap.
+// Ids, dictionaries and row allocation live in TypeScript; the core sees rows.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "hnsw.h"
+#include "vector_store.h"
+
+namespace fr {
+
+enum class FieldKind { kNumber, kTime, kBool, kCategory, kTags };
+bool ParseFieldKind(const std::string& name, FieldKind* out);
+
+struct VectorColumn {
+  std::string name;
+  std::unique_ptr<VectorStore> store;
+  std::vector<uint8_t> present;  // 1 when the row has this vector
+  std::unique_ptr<HnswIndex> index;
+  std::vector<uint32_t> dirty;   // rows whose vector changed since the last index catch-up
+  uint64_t version = 0;          // bumped by every write to this column
+  uint64_t indexed_version = ~uint64_t(0);
+};
+
+struct FieldColumn {
+  std::string name;
+  FieldKind kind;
+  std::vector<double> numbers;  // number / time; NaN when missing
+  std::vector<int32_t> codes;   // category code or bool 0/1; -1 when missing
+  std::vector<std::vector<uint32_t>> tags;  // tags: sorted codes per row
+  bool HasValue(uint32_t row) const {
+    switch (kind) {
+      case FieldKind::kNumber:
+      case FieldKind::kTime: return !std::isnan(numbers[row]);
+      case FieldKind::kTags: return !tags[row].empty();
+      default: return codes[row] >= 0;
+    }
+  }
+};
+
+class Catalog {
+ public:
+  Catalog() = default;
+  int AddVector(const std::string& name, size_t dim, Dtype dtype);
+  int AddField(const std::string& name, FieldKind kind);
+
+  size_t rows() const { return rows_; }
+  bool alive(uint32_t row) const { return row < rows_ && alive_[row]; }
+  uint64_t epoch() const { return epoch_; }
+
+  // Every mutation must hold the writer lock; every read the reader lock.
+  std::shared_mutex& mutex() const { return mutex_; }
+
+  // Marks rows alive, growing every column to cover them.
+  void Activate(const uint32_t* rows, size_t n);
+  void Remove(const uint32_t* rows, size_t n);
+  // vectors: n * dim floats; present[i] == 0 leaves row i without this vector.
+  void SetVectors(int v, const uint32_t* rows, size_t n, const float* vectors, const uint8_t* present);
+  void SetNumbers(int f, const uint32_t* rows, size_t n, const double* values);
+  void SetCodes(int f, const uint32_t* rows, size_t n, const int32_t* codes);
+  // Row i has codes[offsets[i] .. offsets[i + 1]).
+  void SetTags(int f, const uint32_t* rows, size_t n, const uint32_t* offsets, const uint32_t* codes);
+
+  // Brings the HNSW index of vector v up to date with the rows (creating it
+  // on first use). Writer lock held by the caller.
+  void CatchUpIndex(const KernelTable& kernels, int v, unsigned threads);
+  bool IndexCurrent(int v) const;
+
+  const std::vector<VectorColumn>& vectors() const { return vectors_; }
+  std::vector<VectorColumn>& vectors() { return vectors_; }
+  const std::vector<FieldColumn>& fields() const { return fields_; }
+  std::vector<FieldColumn>& fields() { return fields_; }
+  const std::vector<uint8_t>& alive_bits() const { return alive_; }
+  // Restores row count and liveness when loading.
+  void SetAlive(const uint8_t* alive, size_t rows);
+
+  int VectorIndex(const std::string& name) const;
+  int FieldIndex(const std::string& name) const;
+
+ private:
+  void GrowTo(size_t rows);
+  void CheckVector(int v) const;
+  void CheckField(int f, FieldKind a, FieldKind b) const;
+
+  mutable std::shared_mutex mutex_;
+  size_t rows_ = 0;
+  uint64_t epoch_ = 0;
+  std::vector<uint8_t> alive_;
+  std::vector<VectorColumn> vectors_;
+  std::vector<FieldColumn> fields_;
+};
+
+}  // namespace fr

@@ -1,0 +1,615 @@
+#include "ranker.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "error.h"
+#include "topk.h"
+
+namespace fr {
+
+double NowUs() {
+  using namespace std::chrono;
+  return duration<double, std::micro>(steady_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+double ApplyTransform(Transform t, double v, double scale) {
+  switch (t) {
+    case Transform::kLog: return std::log1p(std::max(0.0, v));
+    case Transform::kSqrt: return std::sqrt(std::max(0.0, v));
+    case Transform::kSigmoid: return 1.0 / (1.0 + std::exp(-v / scale));
+    default: return v;
+  }
+}
+
+double RecencyDecay(Decay decay, double age_ms, double half_life_ms) {
+  const double x = std::max(0.0, age_ms) / half_life_ms;
+  switch (decay) {
+    case Decay::kGauss: return std::exp2(-x * x);
+    case Decay::kLinear: return std::max(0.0, 1.0 - 0.5 * x);
+    default: return std::exp2(-x);
+  }
+}
+
+// Normalises the present values of one signal in place (missing stay NaN).
+void NormalizeSignal(Normalize how, double rrf_k, const float* raw, float* out, size_t n) {
+  std::vector<uint32_t> present;
+  present.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isnan(raw[i])) present.push_back(static_cast<uint32_t>(i));
+  for (size_t i = 0; i < n; ++i) out[i] = kNaN;
+  if (present.empty()) return;
+  switch (how) {
+    case Normalize::kNone:
+      for (uint32_t i : present) out[i] = raw[i];
+      break;
+    case Normalize::kMinMax: {
+      float lo = raw[present[0]], hi = lo;
+      for (uint32_t i : present) lo = std::min(lo, raw[i]), hi = std::max(hi, raw[i]);
+      // Identical values carry no preference: every item gets the midpoint.
+      for (uint32_t i : present) out[i] = hi > lo ? (raw[i] - lo) / (hi - lo) : 0.5f;
+      break;
+    }
+    case Normalize::kZScore: {
+      double mean = 0, sq = 0;
+      for (uint32_t i : present) mean += raw[i];
+      mean /= present.size();
+      for (uint32_t i : present) sq += (raw[i] - mean) * (raw[i] - mean);
+      const double sd = std::sqrt(sq / present.size());
+      for (uint32_t i : present) out[i] = sd > 0 ? static_cast<float>((raw[i] - mean) / sd) : 0.0f;
+      break;
+    }
+    case Normalize::kRank:
+    case Normalize::kRrf: {
+      std::sort(present.begin(), present.end(), [&](uint32_t a, uint32_t b) {
+        return raw[a] > raw[b] || (raw[a] == raw[b] && a < b);
+      });
+      const size_t m = present.size();
+      size_t rank = 0;
+      for (size_t r = 0; r < m; ++r) {
+        if (r > 0 && raw[present[r]] != raw[present[r - 1]]) rank = r;  // ties share a rank
+        const uint32_t i = present[r];
+        out[i] = how == Normalize::kRank ? (m > 1 ? 1.0f - float(rank) / float(m - 1) : 1.0f)
+                                         : static_cast<float>(1.0 / (rrf_k + rank + 1));
+      }
+      break;
+    }
+  }
+}
+
+struct PredicateContext {
+  const uint8_t* passing;       // null = every alive row
+  const uint8_t* alive;
+  const uint8_t* present;
+  const std::vector<uint32_t>* exclude;
+  const Catalog* catalog;
+  const FilterNode* request_filter;  // null = none
+};
+
+bool KeepRow(const void* ctx, uint32_t row) {
+  const auto* c = static_cast<const PredicateContext*>(ctx);
+  if (c->passing ? !c->passing[row] : !c->alive[row]) return false;
+  if (!c->present[row]) return false;
+  if (!c->exclude->empty() && std::binary_search(c->exclude->begin(), c->exclude->end(), row)) return false;
+  return !c->request_filter || Matches(*c->catalog, *c->request_filter, row);
+}
+
+}  // namespace
+
+Ranker::Ranker(std::shared_ptr<Catalog> catalog, RankPlan plan)
+    : catalog_(std::move(catalog)), plan_(std::move(plan)) {
+  if (plan_.has_filter) ValidateFilter(*catalog_, plan_.filter);
+  for (const auto& rule : plan_.rules)
+    if (rule.has_filter) ValidateFilter(*catalog_, rule.filter);
+}
+
+std::vector<int> Ranker::IndexedVectors() const {
+  std::vector<int> out;
+  for (const auto& r : plan_.retrievers)
+    if (!r.exact && std::find(out.begin(), out.end(), r.vector) == out.end()) out.push_back(r.vector);
+  return out;
+}
+
+std::shared_ptr<const Passing> Ranker::PassingRows() const {
+  const Catalog& catalog = *catalog_;
+  std::lock_guard<std::mutex> lock(passing_mutex_);
+  if (passing_ && passing_->epoch == catalog.epoch()) return passing_;
+  auto fresh = std::make_shared<Passing>();
+  fresh->epoch = catalog.epoch();
+  const size_t rows = catalog.rows();
+  fresh->bits.assign(rows, 0);
+  for (uint32_t row = 0; row < rows; ++row) {
+    if (!catalog.alive(row)) continue;
+    if (plan_.has_filter && !Matches(catalog, plan_.filter, row)) continue;
+    fresh->bits[row] = 1;
+    ++fresh->count;
+  }
+  passing_ = fresh;
+  return passing_;
+}
+
+Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request) const {
+  const Catalog& catalog = *catalog_;
+  const RankPlan& plan = plan_;
+  Stage1 out;
+  const double t0 = NowUs();
+  auto passing = PassingRows();
+  const size_t total_rows = catalog.rows();
+
+  // ---- retrieval: union of the retrievers' top-k, then pinned rows
+  // Rows expected to pass: the cached plan filter, scaled by a strided
+  // sample of the request filter when there is one.
+  double expected_passing = static_cast<double>(passing->count);
+  if (request.has_filter && passing->count > 0) {
+    const size_t step = std::max<size_t>(1, total_rows / 4096);
+    size_t seen = 0, kept = 0;
+    for (uint32_t row = 0; row < total_rows; row += static_cast<uint32_t>(step)) {
+      if (!passing->bits[row]) continue;
+      ++seen;
+      if (Matches(catalog, request.filter, row)) ++kept;
+    }
+    if (seen > 0) expected_passing *= static_cast<double>(kept) / static_cast<double>(seen);
+  }
+  std::vector<uint32_t> candidates;
+  bool retrieved_any = false;
+  for (const RetrieverPlan& r : plan.retrievers) {
+    const float* q = request.queries[r.vector].get();
+    if (!q) continue;  // this request has no query for that vector
+    retrieved_any = true;
+    const VectorColumn& column = catalog.vectors()[r.vector];
+    const StoreView view = column.store->View();
+    TopKHeap heap(r.k);
+    PredicateContext ctx{passing->bits.data(), catalog.alive_bits().data(), column.present.data(),
+                         &request.exclude, &catalog, request.has_filter ? &request.filter : nullptr};
+    const bool use_index = !r.exact && expected_passing > static_cast<double>(plan.exact_below) && column.index &&
+                           column.indexed_version == column.version;
+    if (use_index) {
+      out.used_index = true;
+      column.index->Search(kernels, view, q, r.k, r.expansion ? r.expansion : std::max<size_t>(r.k, 64),
+                           KeepRow, &ctx, &heap);
+    } else {
+      // Exact filtered scan, in blocks of eligible rows.
+      constexpr size_t kBlock = 512;
+      uint32_t rows[kBlock];
+      float scores[kBlock];
+      size_t m = 0;
+      auto flush = [&] {
+        Score(kernels, view, q, rows, m, scores);
+        for (size_t i = 0; i < m; ++i) heap.Push(scores[i], rows[i]);
+        m = 0;
+      };
+      for (uint32_t row = 0; row < total_rows; ++row) {
+        if (!KeepRow(&ctx, row)) continue;
+        rows[m++] = row;
+        if (m == kBlock) flush();
+      }
+      if (m) flush();
+    }
+    TopKResult top = heap.Take();
+    candidates.insert(candidates.end(), top.rows.begin(), top.rows.end());
+  }
+  if (!retrieved_any) {
+    // No query vector: every filter-passing row is a candidate (a pure
+    // metadata feed, e.g. recency + engagement).
+    for (uint32_t row = 0; row < total_rows; ++row)
+      if (passing->bits[row] &&
+          (request.exclude.empty() || !std::binary_search(request.exclude.begin(), request.exclude.end(), row)) &&
+          (!request.has_filter || Matches(catalog, request.filter, row)))
+        candidates.push_back(row);
+  }
+  for (size_t ri = 0; ri < plan.rules.size(); ++ri) {
+    if (plan.rules[ri].kind != RulePlan::Kind::kPin) continue;
+    for (uint32_t row : request.rule_rows[ri])
+      if (row < total_rows && passing->bits[row] &&
+          !std::binary_search(request.exclude.begin(), request.exclude.end(), row) &&
+          (!request.has_filter || Matches(catalog, request.filter, row)))
+        candidates.push_back(row);
+  }
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  out.retrieved = candidates.size();
+  const double t1 = NowUs();
+  out.retrieve_us = t1 - t0;
+
+  // ---- signals: raw values, NaN where missing
+  const size_t S = plan.signals.size();
+  size_t n = candidates.size();
+  std::vector<float> raw(n * S, kNaN);  // signal-major: raw[s * n + i]
+  std::vector<float> scratch(n);
+  for (size_t s = 0; s < S; ++s) {
+    const SignalPlan& sig = plan.signals[s];
+    float* dst = raw.data() + s * n;
+    switch (sig.kind) {
+      case SignalKind::kSimilarity:
+      case SignalKind::kBehavior: {
+        const float* q = request.queries[sig.vector].get();
+        if (!q || n == 0) break;
+        const VectorColumn& column = catalog.vectors()[sig.vector];
+        Score(kernels, column.store->View(), q, candidates.data(), n, scratch.data());
+        for (size_t i = 0; i < n; ++i) dst[i] = column.present[candidates[i]] ? scratch[i] : kNaN;
+        break;
+      }
+      case SignalKind::kEngagement: {
+        for (size_t i = 0; i < n; ++i) {
+          double sum = 0;
+          bool any = false;
+          for (int f : sig.fields) {
+            const double v = catalog.fields()[f].numbers[candidates[i]];
+            if (!std::isnan(v)) sum += v, any = true;
+          }
+          if (!any) continue;
+          dst[i] = static_cast<float>(sig.transform == Transform::kSigmoid
+                                          ? 2.0 / (1.0 + std::exp(-std::max(0.0, sum) / sig.scale)) - 1.0
+                                          : ApplyTransform(sig.transform, sum, sig.scale));
+        }
+        break;
+      }
+      case SignalKind::kRecency: {
+        const auto& values = catalog.fields()[sig.fields[0]].numbers;
+        for (size_t i = 0; i < n; ++i) {
+          const double t = values[candidates[i]];
+          if (!std::isnan(t)) dst[i] = static_cast<float>(RecencyDecay(sig.decay, request.now - t, sig.half_life_ms));
+        }
+        break;
+      }
+      case SignalKind::kField: {
+        const FieldColumn& field = catalog.fields()[sig.fields[0]];
+        for (size_t i = 0; i < n; ++i) {
+          double v;
+          if (field.kind == FieldKind::kBool) {
+            const int32_t c = field.codes[candidates[i]];
+            if (c < 0) continue;
+            v = c;
+          } else {
+            v = field.numbers[candidates[i]];
+            if (std::isnan(v)) continue;
+          }
+          dst[i] = static_cast<float>(ApplyTransform(sig.transform, v, sig.scale));
+        }
+        break;
+      }
+    }
+  }
+
+  // ---- drop policy: an item missing any weighted signal leaves the set
+  if (plan.missing == MissingPolicy::kDrop && S > 0) {
+    std::vector<uint32_t> keep_idx;
+    for (size_t i = 0; i < n; ++i) {
+      bool complete = true;
+      for (size_t s = 0; s < S && complete; ++s)
+        if (plan.signals[s].weight != 0 && std::isnan(raw[s * n + i])) complete = false;
+      if (complete) keep_idx.push_back(static_cast<uint32_t>(i));
+    }
+    if (keep_idx.size() != n) {
+      std::vector<uint32_t> rows2(keep_idx.size());
+      std::vector<float> raw2(keep_idx.size() * S);
+      for (size_t j = 0; j < keep_idx.size(); ++j) {
+        rows2[j] = candidates[keep_idx[j]];
+        for (size_t s = 0; s < S; ++s) raw2[s * keep_idx.size() + j] = raw[s * n + keep_idx[j]];
+      }
+      candidates.swap(rows2);
+      raw.swap(raw2);
+      n = candidates.size();
+    }
+  }
+
+  // ---- normalisation over the candidate set
+  std::vector<float> norm(n * S);
+  for (size_t s = 0; s < S; ++s) NormalizeSignal(plan.normalize, plan.rrf_k, raw.data() + s * n, norm.data() + s * n, n);
+
+  // ---- weights, cold-start blend, missing policy, fusion
+  std::vector<float> contrib(n * S, 0.0f);
+  std::vector<float> fused(n, 0.0f);
+  std::vector<double> w(S);
+  for (size_t i = 0; i < n; ++i) {
+    double alpha = 0;
+    if (plan.blend_field >= 0) {
+      double interactions = catalog.fields()[plan.blend_field].numbers[candidates[i]];
+      if (std::isnan(interactions) || interactions < 0) interactions = 0;
+      alpha = interactions / (interactions + plan.blend_k);
+    }
+    double all = 0, present = 0;
+    for (size_t s = 0; s < S; ++s) {
+      const SignalPlan& sig = plan.signals[s];
+      w[s] = sig.weight * (sig.blend_group == 1 ? 1 - alpha : sig.blend_group == 2 ? alpha : 1);
+      all += std::fabs(w[s]);
+      if (!std::isnan(norm[s * n + i])) present += std::fabs(w[s]);
+    }
+    const double scale = plan.missing == MissingPolicy::kRenormalize ? (present > 0 ? all / present : 0) : 1;
+    double total = 0;
+    for (size_t s = 0; s < S; ++s) {
+      double v = norm[s * n + i];
+      if (std::isnan(v)) {
+        if (plan.missing != MissingPolicy::kDefault) continue;
+        v = plan.missing_default;
+      }
+      const double c = w[s] * v * scale;
+      contrib[s * n + i] = static_cast<float>(c);
+      total += c;
+    }
+    fused[i] = static_cast<float>(total);
+  }
+
+  // ---- order by fused score, keep the head (pinned rows always kept)
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return fused[a] > fused[b] || (fused[a] == fused[b] && candidates[a] < candidates[b]);
+  });
+  std::vector<uint32_t> kept;
+  const size_t keep = std::min(n, std::max(plan.keep, request.k ? request.k : plan.k));
+  kept.assign(order.begin(), order.begin() + keep);
+  for (size_t ri = 0; ri < plan.rules.size(); ++ri) {
+    if (plan.rules[ri].kind != RulePlan::Kind::kPin) continue;
+    for (uint32_t row : request.rule_rows[ri])
+      for (size_t j = keep; j < n; ++j)
+        if (candidates[order[j]] == row) kept.push_back(order[j]);
+  }
+  const size_t m = kept.size();
+  out.rows.resize(m);
+  out.fused.resize(m);
+  for (size_t j = 0; j < m; ++j) out.rows[j] = candidates[kept[j]], out.fused[j] = fused[kept[j]];
+  if (request.explain) {
+    out.raw.resize(m * S), out.normalized.resize(m * S), out.contribution.resize(m * S);
+    for (size_t j = 0; j < m; ++j)
+      for (size_t s = 0; s < S; ++s) {
+        out.raw[j * S + s] = raw[s * n + kept[j]];
+        out.normalized[j * S + s] = norm[s * n + kept[j]];
+        out.contribution[j * S + s] = contrib[s * n + kept[j]];
+      }
+  }
+
+  // ---- rerank features, in the model's input order
+  if (plan.rerank_top > 0) {
+    const size_t fr = std::min(m, plan.rerank_top);
+    const size_t F = plan.feature_size;
+    out.feature_rows = fr;
+    out.features.assign(fr * F, 0.0f);
+    size_t offset = 0;
+    AlignedPtr<float> decoded;
+    for (const FeaturePlan& f : plan.features) {
+      for (size_t j = 0; j < fr; ++j) {
+        float* dst = out.features.data() + j * F + offset;
+        const uint32_t row = out.rows[j];
+        switch (f.kind) {
+          case FeaturePlan::Kind::kVector: {
+            const VectorColumn& column = catalog.vectors()[f.index];
+            if (column.present[row]) column.store->Get(row, dst);  // missing: zeros, flagged by kPresent
+            break;
+          }
+          case FeaturePlan::Kind::kPresent:
+            dst[0] = catalog.vectors()[f.index].present[row] ? 1.0f : 0.0f;
+            break;
+          case FeaturePlan::Kind::kSignal: {
+            const float v = norm[size_t(f.index) * n + kept[j]];
+            dst[0] = std::isnan(v) ? 0.0f : v;
+            break;
+          }
+          case FeaturePlan::Kind::kSignalRaw: {
+            const float v = raw[size_t(f.index) * n + kept[j]];
+            dst[0] = std::isnan(v) ? 0.0f : v;
+            break;
+          }
+          case FeaturePlan::Kind::kField: {
+            const FieldColumn& field = catalog.fields()[f.index];
+            double v = 0;
+            if (field.kind == FieldKind::kNumber || field.kind == FieldKind::kTime)
+              v = std::isnan(field.numbers[row]) ? 0 : field.numbers[row];
+            else if (field.kind == FieldKind::kBool)
+              v = field.codes[row] > 0 ? 1 : 0;
+            dst[0] = static_cast<float>(v);
+            break;
+          }
+        }
+      }
+      offset += f.width;
+    }
+  }
+  out.score_us = NowUs() - t1;
+  return out;
+}
+
+Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request, const Stage1& stage1,
+                         const float* rerank, size_t rerank_count) const {
+  const Catalog& catalog = *catalog_;
+  const RankPlan& plan = plan_;
+  const double t0 = NowUs();
+  Stage2 out;
+  // After a rerank only the reranked head competes.
+  // After a rerank only the reranked head competes, plus pinned rows.
+  const size_t all = stage1.rows.size();
+  const size_t head = rerank ? std::min(rerank_count, all) : all;
+  std::vector<uint32_t> consider(head);
+  std::iota(consider.begin(), consider.end(), 0u);
+  if (head < all) {
+    for (size_t ri = 0; ri < plan.rules.size(); ++ri) {
+      if (plan.rules[ri].kind != RulePlan::Kind::kPin) continue;
+      for (size_t i = head; i < all; ++i)
+        for (uint32_t row : request.rule_rows[ri])
+          if (stage1.rows[i] == row) consider.push_back(static_cast<uint32_t>(i));
+    }
+    std::sort(consider.begin() + head, consider.end());
+    consider.erase(std::unique(consider.begin() + head, consider.end()), consider.end());
+  }
+  std::vector<double> score(all, 0.0);
+  for (uint32_t i : consider) {
+    score[i] = stage1.fused[i];
+    if (rerank && i < head)
+      score[i] = plan.rerank_replace ? rerank[i]
+                                     : (1 - plan.rerank_weight) * stage1.fused[i] + plan.rerank_weight * rerank[i];
+  }
+
+  // ---- business rules, in order; the last one that applies is reported
+  std::vector<uint8_t> rule(all, 0);
+  std::vector<float> delta(all, 0.0f);
+  std::vector<int64_t> pin_rank(all, -1);
+  std::vector<uint8_t> buried(all, 0);
+  for (size_t ri = 0; ri < plan.rules.size(); ++ri) {
+    const RulePlan& r = plan.rules[ri];
+    const auto& ids = request.rule_rows[ri];
+    for (uint32_t i : consider) {
+      const uint32_t row = stage1.rows[i];
+      int64_t position = -1;
+      for (size_t p = 0; p < ids.size(); ++p)
+        if (ids[p] == row) { position = static_cast<int64_t>(p); break; }
+      const bool hit = position >= 0 || (r.has_filter && Matches(catalog, r.filter, row));
+      if (!hit) continue;
+      switch (r.kind) {
+        case RulePlan::Kind::kPin:
+          if (pin_rank[i] < 0) pin_rank[i] = static_cast<int64_t>(ri) * 1000000 + std::max<int64_t>(position, 0);
+          rule[i] = 1;
+          break;
+        case RulePlan::Kind::kBoost:
+          score[i] += r.by, delta[i] += static_cast<float>(r.by), rule[i] = 2;
+          break;
+        case RulePlan::Kind::kBury:
+          buried[i] = 1, rule[i] = 3;
+          break;
+      }
+    }
+  }
+
+  // ---- order: pins, then by score, buried last
+  std::vector<uint32_t> pinned, regular;
+  for (uint32_t i : consider) (pin_rank[i] >= 0 ? pinned : regular).push_back(i);
+  std::sort(pinned.begin(), pinned.end(), [&](uint32_t a, uint32_t b) { return pin_rank[a] < pin_rank[b]; });
+  std::sort(regular.begin(), regular.end(), [&](uint32_t a, uint32_t b) {
+    if (buried[a] != buried[b]) return buried[a] < buried[b];
+    return score[a] > score[b] || (score[a] == score[b] && stage1.rows[a] < stage1.rows[b]);
+  });
+
+  // ---- caps and MMR
+  const size_t k = request.k ? request.k : plan.k;
+  std::vector<std::vector<size_t>> cap_counts(plan.caps.size());
+  auto capped = [&](uint32_t i) {
+    for (size_t c = 0; c < plan.caps.size(); ++c) {
+      const FieldColumn& field = catalog.fields()[plan.caps[c].field];
+      const int32_t code = field.codes[stage1.rows[i]];
+      if (code < 0) continue;
+      if (size_t(code) < cap_counts[c].size() && cap_counts[c][code] >= plan.caps[c].max) return true;
+    }
+    return false;
+  };
+  auto count = [&](uint32_t i) {
+    for (size_t c = 0; c < plan.caps.size(); ++c) {
+      const int32_t code = catalog.fields()[plan.caps[c].field].codes[stage1.rows[i]];
+      if (code < 0) continue;
+      if (cap_counts[c].size() <= size_t(code)) cap_counts[c].resize(size_t(code) + 1, 0);
+      ++cap_counts[c][code];
+    }
+  };
+  std::vector<uint32_t> selected;
+  for (uint32_t i : pinned) {
+    if (selected.size() >= k) break;
+    selected.push_back(i), count(i);
+  }
+  if (plan.mmr_vector < 0) {
+    for (uint32_t i : regular) {
+      if (selected.size() >= k) break;
+      if (capped(i)) continue;
+      selected.push_back(i), count(i);
+    }
+  } else {
+    const VectorColumn& column = catalog.vectors()[plan.mmr_vector];
+    const StoreView view = column.store->View();
+    const size_t pool = std::max(plan.mmr_pool, k);
+    // Relevance scaled to [0, 1] over the pool so lambda weighs like against like.
+    double lo = 0, hi = 0;
+    const size_t head = std::min(pool, regular.size());
+    for (size_t j = 0; j < head; ++j) {
+      const double s = score[regular[j]];
+      if (j == 0 || s < lo) lo = s;
+      if (j == 0 || s > hi) hi = s;
+    }
+    auto relevance = [&](uint32_t i) { return hi > lo ? (std::clamp(score[i], lo, hi) - lo) / (hi - lo) : 1.0; };
+    std::vector<uint32_t> window;  // candidate indices under consideration
+    std::vector<float> max_sim;
+    size_t next = 0;
+    AlignedPtr<float> decoded = AllocateAligned<float>(view.pdim);
+    std::vector<uint32_t> rows;
+    std::vector<float> sims;
+    // Max similarity of a newly considered item to everything selected so far.
+    auto similarity_to_selected = [&](uint32_t i) -> float {
+      const uint32_t row = stage1.rows[i];
+      if (selected.empty() || !column.present[row]) return -1.0f;
+      column.store->Get(row, decoded.get());
+      rows.clear();
+      for (uint32_t s : selected)
+        if (column.present[stage1.rows[s]]) rows.push_back(stage1.rows[s]);
+      if (rows.empty()) return -1.0f;
+      sims.resize(rows.size());
+      Score(kernels, view, decoded.get(), rows.data(), rows.size(), sims.data());
+      return *std::max_element(sims.begin(), sims.end());
+    };
+    bool started = false;  // before the first pass, absorb() covers the pins
+    auto refill = [&] {
+      while (window.size() < pool && next < regular.size()) {
+        const uint32_t i = regular[next++];
+        if (capped(i)) continue;
+        window.push_back(i);
+        max_sim.push_back(started ? similarity_to_selected(i) : -1.0f);
+      }
+    };
+    auto absorb = [&](uint32_t chosen) {
+      // Update every window item's max similarity to the selected set.
+      const uint32_t row = stage1.rows[chosen];
+      if (!column.present[row]) return;
+      column.store->Get(row, decoded.get());
+      rows.clear();
+      std::vector<size_t> where;
+      for (size_t w = 0; w < window.size(); ++w)
+        if (column.present[stage1.rows[window[w]]]) rows.push_back(stage1.rows[window[w]]), where.push_back(w);
+      sims.resize(rows.size());
+      if (!rows.empty()) Score(kernels, view, decoded.get(), rows.data(), rows.size(), sims.data());
+      for (size_t j = 0; j < rows.size(); ++j) max_sim[where[j]] = std::max(max_sim[where[j]], sims[j]);
+    };
+    refill();
+    for (uint32_t i : selected) absorb(i);
+    started = true;
+    while (selected.size() < k) {
+      // Drop window items a cap now excludes, then refill.
+      for (size_t w = 0; w < window.size();) {
+        if (capped(window[w])) {
+          window.erase(window.begin() + w), max_sim.erase(max_sim.begin() + w);
+        } else {
+          ++w;
+        }
+      }
+      refill();
+      if (window.empty()) break;
+      size_t best = 0;
+      double best_value = -std::numeric_limits<double>::infinity();
+      for (size_t w = 0; w < window.size(); ++w) {
+        const uint32_t i = window[w];
+        // Buried items only once nothing else is left.
+        const double penalty = max_sim[w] < 0 ? 0 : max_sim[w];
+        const double v = plan.mmr_lambda * relevance(i) - (1 - plan.mmr_lambda) * penalty - (buried[i] ? 1e9 : 0);
+        if (v > best_value) best_value = v, best = w;
+      }
+      const uint32_t chosen = window[best];
+      window.erase(window.begin() + best), max_sim.erase(max_sim.begin() + best);
+      selected.push_back(chosen), count(chosen);
+      absorb(chosen);
+    }
+  }
+  out.order = selected;
+  out.scores.resize(selected.size());
+  out.rule.resize(selected.size());
+  out.rule_delta.resize(selected.size());
+  for (size_t j = 0; j < selected.size(); ++j) {
+    out.scores[j] = static_cast<float>(score[selected[j]]);
+    out.rule[j] = rule[selected[j]];
+    out.rule_delta[j] = delta[selected[j]];
+  }
+  out.diversify_us = NowUs() - t0;
+  return out;
+}
+
+}  // namespace fr

@@ -1,0 +1,88 @@
+/**
+ * The native catalog and ranker bindings, as this module family sees them.
+ * Declared here (not in native.ts) so the ranking engine owns its surface.
+ */
+import { native, type NativeBinding } from '../native.js';
+
+export interface NativeCatalog {
+  addVector(name: string, dim: number, dtype: string): number;
+  addField(name: string, kind: string): number;
+  activate(rows: Uint32Array): void;
+  remove(rows: Uint32Array): void;
+  setVectors(vector: number, rows: Uint32Array, vectors: Float32Array, present: Uint8Array): void;
+  setNumbers(field: number, rows: Uint32Array, values: Float64Array): void;
+  setCodes(field: number, rows: Uint32Array, codes: Int32Array): void;
+  setTags(field: number, rows: Uint32Array, offsets: Uint32Array, codes: Uint32Array): void;
+  getVector(vector: number, row: number): Float32Array | null;
+  getFields(row: number): Array<number | null | number[]> | null;
+  rows(): number;
+  buildIndex(vector: number, threads: number): void;
+  indexSize(vector: number): number;
+  exportVector(vector: number): { data: Uint8Array; present: Uint8Array; scales?: Float32Array; rowBytes: number };
+  importVector(vector: number, data: Uint8Array, present: Uint8Array, scales?: Float32Array): void;
+  exportField(field: number): Float64Array | Int32Array | Uint32Array;
+  importField(field: number, values: Float64Array | Int32Array | Uint32Array): void;
+  exportAlive(): Uint8Array;
+  importAlive(alive: Uint8Array): void;
+  saveIndex(vector: number, path: string): boolean;
+  loadIndex(vector: number, path: string, mmap: boolean): void;
+}
+
+/** A compiled filter node, resolved to column indices and dictionary codes. */
+export interface NativeFilter {
+  op: 'true' | 'false' | 'and' | 'or' | 'not' | 'range' | 'in' | 'tagsAny' | 'tagsAll' | 'exists' | 'hasVector';
+  column?: number;
+  lo?: number;
+  hi?: number;
+  loOpen?: boolean;
+  hiOpen?: boolean;
+  codes?: number[];
+  children?: NativeFilter[];
+}
+
+export interface NativeStage1 {
+  rows: Uint32Array;
+  fused: Float32Array;
+  raw: Float32Array;
+  normalized: Float32Array;
+  contribution: Float32Array;
+  features: Float32Array;
+  featureRows: number;
+  candidates: number;
+  usedIndex: boolean;
+  retrieveUs: number;
+  scoreUs: number;
+  pending?: unknown;
+}
+
+export interface NativeStage2 {
+  order: Uint32Array;
+  scores: Float32Array;
+  rule: Uint8Array;
+  ruleDelta: Float32Array;
+  diversifyUs: number;
+}
+
+export interface NativeRankRequest {
+  queries: Array<Float32Array | null>;
+  now: number;
+  exclude?: Uint32Array;
+  filter?: NativeFilter;
+  ruleRows: Uint32Array[];
+  explain: boolean;
+  k?: number;
+}
+
+export interface NativeRanker {
+  rank(request: NativeRankRequest): NativeStage1 & Partial<NativeStage2>;
+  rankAsync(request: NativeRankRequest): Promise<NativeStage1 & Partial<NativeStage2>>;
+  finish(pending: unknown, rerankScores: Float32Array): NativeStage2;
+  prepare(threads: number): void;
+}
+
+export interface RankNative {
+  NativeCatalog: new () => NativeCatalog;
+  NativeRanker: new (catalog: NativeCatalog, plan: object) => NativeRanker;
+}
+
+export const rankNative = native as unknown as NativeBinding & RankNative;

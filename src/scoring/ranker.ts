@@ -1,0 +1,624 @@
+/**
+ * The ranking engine: a plan compiled once per Ranker (retrieval with
+ * filters, signals, normalisation, missing-modality policy, cold-start blend,
+ * weighted fusion, rerank, rules, MMR and caps), executed in one native call
+ * per request (two around a rerank model).
+ */
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+
+import { compileFilter, type FilterSpec } from '../catalog/filter.js';
+import { internalsOf, lookupField, lookupVector, requireId, type Catalog, type CatalogInternals } from '../catalog/catalog.js';
+import { rankNative, type NativeRanker, type NativeRankRequest, type NativeStage1, type NativeStage2 } from '../catalog/native-types.js';
+import { FusionrankError, invalidParameter, rangeError, typeError, withCallerStack } from '../errors.js';
+import { requireInteger, requireOneOf } from '../util/validate.js';
+import { parseDuration } from './duration.js';
+import { rankPool } from './limiter.js';
+import { UserVectorCache } from './user-vector-cache.js';
+
+export interface RetrieverOptions {
+  /** Named vector to search with the request's query for it. */
+  vector: string;
+  /** Candidates from this retriever (default 500). */
+  k?: number;
+  /** Exact scan instead of HNSW. */
+  exact?: boolean;
+  /** HNSW search breadth (ef); default max(k, 64). */
+  ef?: number;
+}
+
+export type Transform = 'none' | 'log' | 'sqrt' | 'sigmoid';
+
+export type SignalOptions =
+  | { kind: 'similarity'; vector: string; weight: number }
+  | { kind: 'behavior'; vector: string; weight: number }
+  | { kind: 'engagement'; fields: string[]; transform?: 'log' | 'sigmoid'; scale?: number; weight: number }
+  | { kind: 'recency'; field: string; halfLife: string | number; decay?: 'exp' | 'gauss' | 'linear'; weight: number }
+  | { kind: 'field'; field: string; transform?: Transform; scale?: number; weight: number };
+
+export type NormalizeMethod = 'none' | 'minmax' | 'zscore' | 'rank' | 'rrf';
+export type MissingPolicy = 'renormalize' | 'zero' | 'drop' | { default: number };
+
+/** The structural interface of a rerank model (e.g. FusionMlp). */
+export interface RerankModel {
+  readonly inputSize: number;
+  readonly outputSize: number;
+  predict(x: Float32Array): Float32Array;
+  predictAsync?(x: Float32Array): Promise<Float32Array>;
+}
+
+/** One block of the model's input, in order. */
+export type FeatureSpec =
+  | { vector: string }
+  | { present: string }
+  | { signal: string; raw?: boolean }
+  | { field: string };
+
+export interface RerankOptions {
+  model: RerankModel;
+  /** Candidates to rerank (default 200). */
+  top?: number;
+  features: FeatureSpec[];
+  /** `'replace'` (default): the model's score is the score; `'blend'`: (1 - weight) * fused + weight * model. */
+  mode?: 'replace' | 'blend';
+  weight?: number;
+}
+
+export type RuleTarget = { ids?: string[]; filter?: FilterSpec };
+export type RuleOptions = { pin: string[] } | { boost: RuleTarget; by: number } | { bury: RuleTarget };
+
+export interface RankerOptions {
+  /** Retrievers (union of their candidates); default: one per similarity signal, k 500. `{ exact: true }` scans exactly. */
+  retrieve?: RetrieverOptions | RetrieverOptions[] | { exact?: boolean; k?: number; ef?: number };
+  /** Candidate sets passing the filter that are at most this large are scanned exactly (default 20000). */
+  exactBelow?: number;
+  filter?: FilterSpec;
+  signals: Record<string, SignalOptions>;
+  normalize?: NormalizeMethod | { method: NormalizeMethod; k?: number };
+  missing?: MissingPolicy;
+  /** Cold start: behaviour weight grows as interactions / (interactions + k). */
+  blend?: { content: string[]; behavior: string[]; byField: string; k?: number };
+  rerank?: RerankOptions;
+  diversity?: { mmr?: { lambda?: number; vector: string; pool?: number }; maxPer?: Record<string, number> };
+  rules?: RuleOptions[];
+  /** Results per request (default 20). */
+  k?: number;
+  /** Preference-vector cache for `query.fromHistory`. */
+  userVectors?: { size?: number; ttl?: string | number; decay?: number };
+}
+
+export interface RankQuery {
+  [vector: string]: Float32Array | readonly string[] | undefined;
+  /** Item ids the user interacted with, oldest first: their mean vector is the query for every vector not given. */
+  fromHistory?: readonly string[];
+}
+
+export interface RankRequest {
+  query?: RankQuery;
+  /** Reference time for recency (default `Date.now()`). */
+  now?: number | Date;
+  explain?: boolean;
+  /** Ids never to return (already seen). */
+  exclude?: readonly string[];
+  /** A filter for this request only, ANDed with the Ranker's (evaluated per row; the Ranker's is cached). */
+  filter?: FilterSpec;
+  /** Results for this request (default: the Ranker's `k`), 1..10000. */
+  k?: number;
+}
+
+export interface SignalExplanation {
+  raw: number | null;
+  normalized: number | null;
+  contribution: number;
+}
+
+export interface RankedItem {
+  id: string;
+  score: number;
+  /** With `explain`: the fused score, Σ contributions. */
+  fused?: number;
+  signals?: Record<string, SignalExplanation>;
+  rerank?: number;
+  rule?: { kind: 'pin' | 'boost' | 'bury'; delta: number };
+}
+
+export interface RankTimings {
+  retrieveUs: number;
+  scoreUs: number;
+  rerankUs: number;
+  diversifyUs: number;
+  totalUs: number;
+}
+
+export interface RankResult {
+  items: RankedItem[];
+  timings: RankTimings;
+  /** Candidates retrieved before the missing-modality drop. */
+  candidates: number;
+  /** True when an HNSW graph served the retrieval. */
+  usedIndex: boolean;
+}
+
+const SIGNAL_KINDS = ['similarity', 'behavior', 'engagement', 'recency', 'field'] as const;
+const NORMALIZE = ['none', 'minmax', 'zscore', 'rank', 'rrf'] as const;
+const RULE_KINDS = ['pin', 'boost', 'bury'] as const;
+
+function requireObject<T>(value: unknown, name: string, example: string): T {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw typeError(invalidParameter(name, `an object such as ${example}`, value));
+  return value as T;
+}
+
+function requireWeight(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw typeError(invalidParameter(name, 'a finite number', value), 'ERR_FUSIONRANK_INVALID_WEIGHT');
+  if (!Number.isFinite(value)) throw rangeError(invalidParameter(name, 'a finite number', value), 'ERR_FUSIONRANK_INVALID_WEIGHT');
+  return value;
+}
+
+function requireFraction(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw rangeError(invalidParameter(name, 'a number in [0, 1]', value));
+  return value;
+}
+
+function requireIds(value: unknown, name: string): string[] {
+  if (!Array.isArray(value)) throw typeError(invalidParameter(name, 'an array of string ids', value));
+  return value.map((id, i) => requireId(id, `${name}[${i}]`));
+}
+
+interface CompiledRule {
+  kind: (typeof RULE_KINDS)[number];
+  ids: string[];
+}
+
+/**
+ * Ranks catalog items for a request: filtered retrieval, late fusion of
+ * signals, optional rerank, business rules and diversity, with per-stage
+ * timings and optional per-signal explanations.
+ *
+ * @example
+ * const ranker = new Ranker(catalog, {
+ *   filter: { safe: true },
+ *   signals: {
+ *     visual: { kind: 'similarity', vector: 'visual', weight: 0.5 },
+ *     recency: { kind: 'recency', field: 'createdAt', halfLife: '24h', weight: 0.3 },
+ *     engagement: { kind: 'engagement', fields: ['likes'], weight: 0.2 },
+ *   },
+ *   diversity: { mmr: { vector: 'visual', lambda: 0.7 }, maxPer: { creator: 2 } },
+ *   k: 20,
+ * });
+ * const { items, timings } = ranker.rank({ query: { visual: q }, explain: true });
+ */
+export class Ranker {
+  /** Results per request. */
+  readonly k: number;
+  readonly #catalog: CatalogInternals;
+  readonly #native: NativeRanker;
+  readonly #signalNames: string[];
+  readonly #queryVectors: Set<string>;
+  readonly #rules: CompiledRule[];
+  readonly #model?: RerankModel;
+  readonly #rerankTop: number;
+  readonly #cache: UserVectorCache;
+  readonly #historyDecay: number;
+  readonly #publicCatalog: Catalog;
+
+  /**
+   * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR / ERR_FUSIONRANK_UNKNOWN_FIELD naming the valid ones
+   * @throws {TypeError|RangeError} ERR_FUSIONRANK_INVALID_WEIGHT when a weight is not finite or all are zero
+   * @throws {RangeError} ERR_FUSIONRANK_INVALID_K when k is not in [1, 10000]
+   * @throws {RangeError} ERR_FUSIONRANK_INVALID_DURATION when a half-life does not parse
+   * @throws {TypeError} ERR_FUSIONRANK_INVALID_FILTER / {RangeError} ERR_FUSIONRANK_UNKNOWN_FIELD for a bad filter
+   * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH when rerank features do not add up to the model's inputSize
+   */
+  constructor(catalog: Catalog, options: RankerOptions) {
+    this.#catalog = internalsOf(catalog);
+    this.#publicCatalog = catalog;
+    const o = requireObject<RankerOptions>(options, 'options', '{ signals: { ... } }');
+    const c = this.#catalog;
+    this.k = o.k === undefined ? 20 : requireInteger(o.k, 'options.k', 1, 10000, 'ERR_FUSIONRANK_INVALID_K');
+
+    // ---- signals
+    const signals = requireObject<Record<string, SignalOptions>>(o.signals, 'options.signals', "{ visual: { kind: 'similarity', vector: 'visual', weight: 1 } }");
+    this.#signalNames = Object.keys(signals);
+    if (this.#signalNames.length === 0) throw rangeError('options.signals must name at least one signal', 'ERR_FUSIONRANK_INVALID_ARGUMENT');
+    this.#queryVectors = new Set();
+    const nativeSignals = this.#signalNames.map((name) => {
+      const s = requireObject<SignalOptions>(signals[name], `options.signals.${name}`, "{ kind: 'similarity', vector: 'visual', weight: 1 }");
+      const where = `options.signals.${name}`;
+      const kind = requireOneOf(s.kind, `${where}.kind`, SIGNAL_KINDS);
+      const weight = requireWeight(s.weight, `${where}.weight`);
+      switch (s.kind) {
+        case 'similarity':
+        case 'behavior':
+          this.#queryVectors.add(s.vector);
+          return { kind, weight, vector: lookupVector(c.vectors, s.vector).index };
+        case 'engagement': {
+          if (!Array.isArray(s.fields) || s.fields.length === 0) throw typeError(invalidParameter(`${where}.fields`, 'a non-empty array of number field names', s.fields));
+          const fields = s.fields.map((f) => {
+            const info = lookupField(c.fields, f);
+            if (info.type !== 'number') throw rangeError(`${where}.fields: field '${f}' is ${info.type}, expected a number field`, 'ERR_FUSIONRANK_INVALID_FIELD');
+            return info.index;
+          });
+          const transform = s.transform === undefined ? 'log' : requireOneOf(s.transform, `${where}.transform`, ['log', 'sigmoid'] as const);
+          const scale = s.scale === undefined ? 100 : this.#positive(s.scale, `${where}.scale`);
+          return { kind, weight, fields, transform, scale };
+        }
+        case 'recency': {
+          const info = lookupField(c.fields, s.field);
+          if (info.type !== 'time' && info.type !== 'number') throw rangeError(`${where}.field: field '${s.field}' is ${info.type}, expected a time field`, 'ERR_FUSIONRANK_INVALID_FIELD');
+          const halfLifeMs = parseDuration(s.halfLife, `${where}.halfLife`);
+          const decay = s.decay === undefined ? 'exp' : requireOneOf(s.decay, `${where}.decay`, ['exp', 'gauss', 'linear'] as const);
+          return { kind, weight, fields: [info.index], halfLifeMs, decay };
+        }
+        case 'field': {
+          const info = lookupField(c.fields, s.field);
+          if (info.type === 'category' || info.type === 'tags') throw rangeError(`${where}.field: field '${s.field}' is ${info.type}, expected number, time or bool`, 'ERR_FUSIONRANK_INVALID_FIELD');
+          const transform = s.transform === undefined ? 'none' : requireOneOf(s.transform, `${where}.transform`, ['none', 'log', 'sqrt', 'sigmoid'] as const);
+          const scale = s.scale === undefined ? 1 : this.#positive(s.scale, `${where}.scale`);
+          return { kind, weight, fields: [info.index], transform, scale };
+        }
+      }
+      throw rangeError(invalidParameter(`${where}.kind`, SIGNAL_KINDS.join(' | '), kind));
+    });
+    if (nativeSignals.every((s) => s.weight === 0)) throw rangeError('options.signals: every weight is zero; at least one must be non-zero', 'ERR_FUSIONRANK_INVALID_WEIGHT');
+
+    // ---- retrieval
+    const retrievers = this.#retrievers(o.retrieve);
+    for (const r of retrievers) this.#queryVectors.add(r.name);
+    const exactBelow = o.exactBelow === undefined ? 20000 : requireInteger(o.exactBelow, 'options.exactBelow', 0, 0xffffffff);
+    const filter = o.filter === undefined ? undefined : compileFilter(c, o.filter, 'options.filter');
+
+    // ---- normalisation, missing policy, blend
+    let normalize: string = 'minmax';
+    let rrfK = 60;
+    if (typeof o.normalize === 'object' && o.normalize !== null) {
+      normalize = requireOneOf(o.normalize.method, 'options.normalize.method', NORMALIZE);
+      if (o.normalize.k !== undefined) rrfK = this.#positive(o.normalize.k, 'options.normalize.k');
+    } else if (o.normalize !== undefined) {
+      normalize = requireOneOf(o.normalize, 'options.normalize', NORMALIZE);
+    }
+    let missing = 'renormalize';
+    let missingDefault = 0;
+    if (typeof o.missing === 'object' && o.missing !== null) {
+      missing = 'default';
+      missingDefault = requireWeight(o.missing.default, 'options.missing.default');
+    } else if (o.missing !== undefined) {
+      missing = requireOneOf(o.missing, 'options.missing', ['renormalize', 'zero', 'drop'] as const);
+    }
+    const groups = new Map<string, number>();
+    let blendField = -1;
+    let blendK = 20;
+    if (o.blend !== undefined) {
+      const b = requireObject<NonNullable<RankerOptions['blend']>>(o.blend, 'options.blend', "{ content: ['visual'], behavior: ['cf'], byField: 'interactions' }");
+      for (const [key, group] of [['content', 1], ['behavior', 2]] as const) {
+        const names = b[key];
+        if (!Array.isArray(names)) throw typeError(invalidParameter(`options.blend.${key}`, 'an array of signal names', names));
+        for (const n of names) {
+          if (!this.#signalNames.includes(n)) throw rangeError(`options.blend.${key}: unknown signal '${n}'; valid signals: ${this.#signalNames.join(', ')}`, 'ERR_FUSIONRANK_UNKNOWN_SIGNAL');
+          groups.set(n, group);
+        }
+      }
+      const info = lookupField(c.fields, b.byField);
+      if (info.type !== 'number') throw rangeError(`options.blend.byField: field '${b.byField}' is ${info.type}, expected a number field`, 'ERR_FUSIONRANK_INVALID_FIELD');
+      blendField = info.index;
+      if (b.k !== undefined) blendK = this.#positive(b.k, 'options.blend.k');
+    }
+
+    // ---- rerank
+    let rerank: Record<string, unknown> = {};
+    this.#rerankTop = 0;
+    if (o.rerank !== undefined) {
+      const r = requireObject<RerankOptions>(o.rerank, 'options.rerank', '{ model, features: [...] }');
+      const model = r.model;
+      if (model === null || typeof model !== 'object' || typeof model.predict !== 'function' || !Number.isInteger(model.inputSize) || !Number.isInteger(model.outputSize))
+        throw typeError(invalidParameter('options.rerank.model', 'a model with inputSize, outputSize and predict(x)', model));
+      this.#model = model;
+      this.#rerankTop = r.top === undefined ? 200 : requireInteger(r.top, 'options.rerank.top', 1, 100000);
+      if (!Array.isArray(r.features) || r.features.length === 0) throw typeError(invalidParameter('options.rerank.features', 'a non-empty array of features', r.features));
+      let width = 0;
+      const features = r.features.map((f, i) => {
+        const where = `options.rerank.features[${i}]`;
+        requireObject(f, where, "{ vector: 'visual' }");
+        if ('vector' in f) {
+          const v = lookupVector(c.vectors, f.vector);
+          width += v.dim;
+          return { kind: 'vector', index: v.index };
+        }
+        if ('present' in f) {
+          width += 1;
+          return { kind: 'present', index: lookupVector(c.vectors, f.present).index };
+        }
+        if ('signal' in f) {
+          const index = this.#signalNames.indexOf(f.signal);
+          if (index < 0) throw rangeError(`${where}: unknown signal '${f.signal}'; valid signals: ${this.#signalNames.join(', ')}`, 'ERR_FUSIONRANK_UNKNOWN_SIGNAL');
+          width += 1;
+          return { kind: f.raw ? 'signalRaw' : 'signal', index };
+        }
+        if ('field' in f) {
+          const info = lookupField(c.fields, f.field);
+          if (info.type === 'category' || info.type === 'tags') throw rangeError(`${where}: field '${f.field}' is ${info.type}; only number, time and bool fields are features`, 'ERR_FUSIONRANK_INVALID_FIELD');
+          width += 1;
+          return { kind: 'field', index: info.index };
+        }
+        throw typeError(invalidParameter(where, "{ vector } | { present } | { signal } | { field }", f));
+      });
+      if (width !== model.inputSize)
+        throw rangeError(`options.rerank.features add up to ${width} values but the model takes ${model.inputSize}`, 'ERR_FUSIONRANK_DIM_MISMATCH');
+      const mode = r.mode === undefined ? 'replace' : requireOneOf(r.mode, 'options.rerank.mode', ['replace', 'blend'] as const);
+      const weight = r.weight === undefined ? 0.5 : requireFraction(r.weight, 'options.rerank.weight');
+      rerank = { rerankTop: this.#rerankTop, features, rerankMode: mode, rerankWeight: weight };
+    }
+
+    // ---- diversity and rules
+    let mmr: Record<string, unknown> = {};
+    const caps: Array<{ field: number; max: number }> = [];
+    if (o.diversity !== undefined) {
+      const d = requireObject<NonNullable<RankerOptions['diversity']>>(o.diversity, 'options.diversity', "{ mmr: { vector: 'visual' } }");
+      if (d.mmr !== undefined) {
+        const m = requireObject<{ lambda?: number; vector: string; pool?: number }>(d.mmr, 'options.diversity.mmr', "{ vector: 'visual', lambda: 0.7 }");
+        const lambda = m.lambda === undefined ? 0.7 : requireFraction(m.lambda, 'options.diversity.mmr.lambda');
+        const pool = m.pool === undefined ? 3 * this.k : requireInteger(m.pool, 'options.diversity.mmr.pool', this.k, 100000);
+        mmr = { mmrVector: lookupVector(c.vectors, m.vector).index, mmrLambda: lambda, mmrPool: pool };
+      }
+      if (d.maxPer !== undefined) {
+        for (const [field, max] of Object.entries(requireObject<Record<string, number>>(d.maxPer, 'options.diversity.maxPer', '{ creator: 2 }'))) {
+          const info = lookupField(c.fields, field);
+          if (info.type !== 'category' && info.type !== 'bool') throw rangeError(`options.diversity.maxPer: field '${field}' is ${info.type}, expected a category or bool field`, 'ERR_FUSIONRANK_INVALID_FIELD');
+          caps.push({ field: info.index, max: requireInteger(max, `options.diversity.maxPer.${field}`, 1, 0xffffffff) });
+        }
+      }
+    }
+    this.#rules = [];
+    const nativeRules: Array<Record<string, unknown>> = [];
+    if (o.rules !== undefined) {
+      if (!Array.isArray(o.rules)) throw typeError(invalidParameter('options.rules', 'an array of rules', o.rules));
+      o.rules.forEach((rule, i) => {
+        const where = `options.rules[${i}]`;
+        requireObject(rule, where, "{ pin: ['p1'] }");
+        if ('pin' in rule) {
+          this.#rules.push({ kind: 'pin', ids: requireIds(rule.pin, `${where}.pin`) });
+          nativeRules.push({ kind: 'pin' });
+          return;
+        }
+        const kind = 'boost' in rule ? 'boost' : 'bury' in rule ? 'bury' : undefined;
+        if (!kind) throw typeError(invalidParameter(where, '{ pin } | { boost, by } | { bury }', rule));
+        const target = requireObject<RuleTarget>((rule as Record<string, unknown>)[kind], `${where}.${kind}`, "{ ids: ['p1'] } or { filter: {...} }");
+        if (target.ids === undefined && target.filter === undefined) throw typeError(invalidParameter(`${where}.${kind}`, 'ids and/or a filter', target));
+        const ids = target.ids === undefined ? [] : requireIds(target.ids, `${where}.${kind}.ids`);
+        const by = kind === 'boost' ? requireWeight((rule as { by: number }).by, `${where}.by`) : 0;
+        this.#rules.push({ kind, ids });
+        nativeRules.push({ kind, by, ...(target.filter !== undefined ? { filter: compileFilter(c, target.filter, `${where}.${kind}.filter`) } : {}) });
+      });
+    }
+
+    const cacheOptions = o.userVectors ?? {};
+    this.#cache = new UserVectorCache(
+      cacheOptions.size === undefined ? 1000 : requireInteger(cacheOptions.size, 'options.userVectors.size', 1, 1e7),
+      cacheOptions.ttl === undefined ? 300_000 : parseDuration(cacheOptions.ttl, 'options.userVectors.ttl'),
+    );
+    this.#historyDecay = cacheOptions.decay === undefined ? 1 : requireFraction(cacheOptions.decay, 'options.userVectors.decay');
+    if (this.#historyDecay === 0) throw rangeError(invalidParameter('options.userVectors.decay', 'a number in (0, 1]', 0));
+
+    const keep = Math.max(1000, 4 * Math.max(this.k, this.#rerankTop, (mmr.mmrPool as number | undefined) ?? 0));
+    const plan = {
+      retrievers: retrievers.map((r) => ({ vector: r.index, k: r.k, exact: r.exact, expansion: r.ef })),
+      filter,
+      exactBelow,
+      signals: nativeSignals.map((s, i) => ({ ...s, blendGroup: groups.get(this.#signalNames[i]) ?? 0 })),
+      normalize,
+      rrfK,
+      missing,
+      missingDefault,
+      blendField,
+      blendK,
+      k: this.k,
+      keep,
+      ...rerank,
+      ...mmr,
+      caps,
+      rules: nativeRules,
+    };
+    this.#native = new rankNative.NativeRanker(c.native, plan);
+  }
+
+  /** Names of the signals, in plan order. */
+  get signals(): readonly string[] {
+    return this.#signalNames;
+  }
+
+  /**
+   * Builds or updates the HNSW indexes this ranker searches now (otherwise
+   * the first request that needs them does it, on one thread). Catalogs of
+   * at most `exactBelow` rows are scanned exactly and get no index.
+   * `threads` defaults to the available cores (at most 8).
+   * @example ranker.prepare({ threads: 4 });
+   * @throws {RangeError} ERR_FUSIONRANK_INVALID_ARGUMENT when threads is not in [1, 64]
+   */
+  prepare(options: { threads?: number } = {}): void {
+    this.#native.prepare(options.threads === undefined ? Math.min(8, availableParallelism()) : requireInteger(options.threads, 'options.threads', 1, 64));
+  }
+
+  /**
+   * Ranks synchronously (one native call; two around a rerank model).
+   * @example const { items } = ranker.rank({ query: { visual: q }, explain: true });
+   * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR for a query vector not in the catalog (lists the valid ones)
+   * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH for a query vector of the wrong length
+   * @throws {TypeError} ERR_FUSIONRANK_INVALID_ID for an id that is not a string
+   */
+  rank(request: RankRequest = {}): RankResult {
+    const start = performance.now();
+    const nativeRequest = this.#request(request);
+    const stage1 = this.#native.rank(nativeRequest);
+    if (!this.#model) return this.#result(stage1, stage1 as NativeStage2, nativeRequest.explain, undefined, 0, start, Infinity);
+    const rerankStart = performance.now();
+    const scores = this.#scores(this.#model.predict(stage1.features), stage1.featureRows);
+    const rerankUs = (performance.now() - rerankStart) * 1000;
+    const stage2 = this.#native.finish(stage1.pending, scores);
+    return this.#result(stage1, stage2, nativeRequest.explain, scores, rerankUs, start, Infinity);
+  }
+
+  /**
+   * `rank` with retrieval and scoring on the libuv thread pool; the event
+   * loop stays free. At most (cores - 1) requests run on the pool at once
+   * (`FUSIONRANK_RANK_CONCURRENCY` overrides), the rest queue in order.
+   * Uses the model's `predictAsync` when it has one.
+   * @example const { items } = await ranker.rankAsync({ query: { visual: q } });
+   */
+  async rankAsync(request: RankRequest = {}): Promise<RankResult> {
+    const caller = new Error();
+    const start = performance.now();
+    try {
+      const nativeRequest = this.#request(request);
+      // Rows are mapped back to ids after the await: rows reassigned after
+      // the native call started are left out.
+      let version = 0;
+      const stage1 = await rankPool.run(() => {
+        version = this.#catalog.version();
+        return this.#native.rankAsync(nativeRequest);
+      });
+      if (!this.#model) return this.#result(stage1, stage1 as NativeStage2, nativeRequest.explain, undefined, 0, start, version);
+      const rerankStart = performance.now();
+      const raw = this.#model.predictAsync ? await this.#model.predictAsync(stage1.features) : this.#model.predict(stage1.features);
+      const scores = this.#scores(raw, stage1.featureRows);
+      const rerankUs = (performance.now() - rerankStart) * 1000;
+      const stage2 = this.#native.finish(stage1.pending, scores);
+      return this.#result(stage1, stage2, nativeRequest.explain, scores, rerankUs, start, version);
+    } catch (error) {
+      throw withCallerStack(error, caller);
+    }
+  }
+
+  #positive(value: unknown, name: string): number {
+    if (typeof value !== 'number' || !(Number.isFinite(value) && value > 0)) throw rangeError(invalidParameter(name, 'a positive number', value));
+    return value;
+  }
+
+  #retrievers(retrieve: RankerOptions['retrieve']): Array<{ name: string; index: number; k: number; exact: boolean; ef: number }> {
+    const c = this.#catalog;
+    const one = (r: RetrieverOptions, where: string) => {
+      requireObject(r, where, "{ vector: 'visual', k: 500 }");
+      const v = lookupVector(c.vectors, r.vector);
+      return {
+        name: v.name,
+        index: v.index,
+        k: r.k === undefined ? 500 : requireInteger(r.k, `${where}.k`, 1, 1_000_000, 'ERR_FUSIONRANK_INVALID_K'),
+        exact: r.exact === undefined ? false : Boolean(r.exact),
+        ef: r.ef === undefined ? 0 : requireInteger(r.ef, `${where}.ef`, 1, 1_000_000),
+      };
+    };
+    if (Array.isArray(retrieve)) return retrieve.map((r, i) => one(r, `options.retrieve[${i}]`));
+    if (retrieve !== undefined && (retrieve === null || typeof retrieve !== 'object')) throw typeError(invalidParameter('options.retrieve', 'a retriever, an array of retrievers or { exact: true }', retrieve));
+    if (retrieve && 'vector' in retrieve) return [one(retrieve as RetrieverOptions, 'options.retrieve')];
+    // Defaults: one retriever per similarity vector.
+    const shared = (retrieve ?? {}) as { exact?: boolean; k?: number; ef?: number };
+    return [...this.#queryVectors].map((vector) => one({ vector, ...shared }, 'options.retrieve'));
+  }
+
+  #request(request: RankRequest): NativeRankRequest {
+    const r = requireObject<RankRequest>(request, 'request', '{ query: { visual: q } }');
+    const c = this.#catalog;
+    const queries: Array<Float32Array | null> = new Array(c.vectors.size).fill(null);
+    let history: string[] | undefined;
+    if (r.query !== undefined) {
+      const q = requireObject<RankQuery>(r.query, 'request.query', '{ visual: Float32Array }');
+      for (const [name, value] of Object.entries(q)) {
+        if (value === undefined) continue;
+        if (name === 'fromHistory') {
+          history = requireIds(value, 'request.query.fromHistory');
+          continue;
+        }
+        const v = lookupVector(c.vectors, name);
+        if (!(value instanceof Float32Array)) throw typeError(invalidParameter(`request.query.${name}`, `a Float32Array of length ${v.dim}`, value));
+        if (value.length !== v.dim) throw rangeError(invalidParameter(`request.query.${name}`, `a Float32Array of length ${v.dim}`, value), 'ERR_FUSIONRANK_DIM_MISMATCH');
+        for (let i = 0; i < value.length; i++)
+          if (!Number.isFinite(value[i])) throw rangeError(`request.query.${name} has a non-finite element at ${i}`, 'ERR_FUSIONRANK_NON_FINITE');
+        queries[v.index] = value;
+      }
+    }
+    if (history) {
+      for (const name of this.#queryVectors) {
+        const v = c.vectors.get(name)!;
+        if (queries[v.index]) continue;
+        queries[v.index] = this.#cache.get(this.#publicCatalog, c.version(), history, name, this.#historyDecay);
+      }
+    }
+    let now = Date.now();
+    if (r.now !== undefined) {
+      now = r.now instanceof Date ? r.now.getTime() : (r.now as number);
+      if (typeof now !== 'number' || !Number.isFinite(now)) throw typeError(invalidParameter('request.now', 'a time (epoch ms or Date)', r.now));
+    }
+    let exclude: Uint32Array | undefined;
+    if (r.exclude !== undefined) {
+      const rows: number[] = [];
+      for (const id of requireIds(r.exclude, 'request.exclude')) {
+        const row = c.rowOf(id);
+        if (row !== undefined) rows.push(row);
+      }
+      exclude = Uint32Array.from(rows);
+    }
+    const ruleRows = this.#rules.map((rule) => {
+      const rows: number[] = [];
+      for (const id of rule.ids) {
+        const row = c.rowOf(id);
+        if (row !== undefined) rows.push(row);
+      }
+      return Uint32Array.from(rows);
+    });
+    const filter = r.filter === undefined ? undefined : compileFilter(c, r.filter, 'request.filter');
+    const k = r.k === undefined ? undefined : requireInteger(r.k, 'request.k', 1, 10000, 'ERR_FUSIONRANK_INVALID_K');
+    return { queries, now, exclude, ...(filter ? { filter } : {}), ...(k ? { k } : {}), ruleRows, explain: r.explain === true };
+  }
+
+  #scores(raw: unknown, rows: number): Float32Array {
+    const model = this.#model!;
+    if (!(raw instanceof Float32Array) || raw.length !== rows * model.outputSize)
+      throw new FusionrankError(`The rerank model returned ${raw instanceof Float32Array ? raw.length : typeof raw} values; expected a Float32Array of ${rows} x ${model.outputSize}`, 'ERR_FUSIONRANK_RERANK_OUTPUT');
+    if (model.outputSize === 1) return raw;
+    // Several outputs: the first one is the score.
+    const out = new Float32Array(rows);
+    for (let i = 0; i < rows; i++) out[i] = raw[i * model.outputSize];
+    return out;
+  }
+
+  #result(stage1: NativeStage1, stage2: NativeStage2, explain: boolean, rerank: Float32Array | undefined, rerankUs: number, start: number, version: number): RankResult {
+    const c = this.#catalog;
+    const S = this.#signalNames.length;
+    const items: RankedItem[] = [];
+    for (let j = 0; j < stage2.order.length; j++) {
+      const index = stage2.order[j];
+      const row = stage1.rows[index];
+      const id = c.idOf(row);
+      // Removed, or freed and given to another item while an async request ran.
+      if (id === undefined || c.assignedAt(row) > version) continue;
+      const item: RankedItem = { id, score: stage2.scores[j] };
+      if (explain) {
+        item.fused = stage1.fused[index];
+        item.signals = {};
+        for (let s = 0; s < S; s++) {
+          const raw = stage1.raw[index * S + s];
+          const normalized = stage1.normalized[index * S + s];
+          item.signals[this.#signalNames[s]] = {
+            raw: Number.isNaN(raw) ? null : raw,
+            normalized: Number.isNaN(normalized) ? null : normalized,
+            contribution: stage1.contribution[index * S + s],
+          };
+        }
+        if (rerank && index < rerank.length) item.rerank = rerank[index];
+        const rule = stage2.rule[j];
+        if (rule) item.rule = { kind: RULE_KINDS[rule - 1], delta: stage2.ruleDelta[j] };
+      }
+      items.push(item);
+    }
+    return {
+      items,
+      timings: {
+        retrieveUs: stage1.retrieveUs,
+        scoreUs: stage1.scoreUs,
+        rerankUs,
+        diversifyUs: stage2.diversifyUs,
+        totalUs: (performance.now() - start) * 1000,
+      },
+      candidates: stage1.candidates,
+      usedIndex: stage1.usedIndex,
+    };
+  }
+}
