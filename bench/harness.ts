@@ -48,24 +48,7 @@ export function configFromEnv(overrides: Partial<BenchConfig> = {}): BenchConfig
   };
 }
 
-/** mulberry32: small, fast, seedable. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n x dim uniform values in [-1, 1). */
-export function randomVectors(n: number, dim: number, random: () => number): Float32Array {
-  const out = new Float32Array(n * dim);
-  for (let i = 0; i < out.length; i++) out[i] = random() * 2 - 1;
-  return out;
-}
+export { randomVectors, rng } from '../src/util/random.js';
 
 /** k distinct row ids from [0, n), in random order. */
 export function randomRows(n: number, k: number, random: () => number): Uint32Array {

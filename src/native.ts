@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { FusionrankError } from './errors.js';
+import { findPackageRoot } from './util/package-root.js';
 
 export type NativeIsa = 'avx512vnni' | 'avx512' | 'avx2' | 'neon' | 'serial';
 
@@ -43,20 +44,9 @@ export interface NativeBinding {
 
 /** The package root: the nearest folder above this file with our package.json. */
 export const packageRoot: string = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        if (JSON.parse(readFileSync(manifest, 'utf8')).name === 'fusionrank') return dir;
-      } catch {
-        // not ours; keep walking up
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new FusionrankError('Cannot find the fusionrank package root', 'ERR_FUSIONRANK_NATIVE_NOT_FOUND');
-    dir = parent;
-  }
+  const root = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
+  if (!root) throw new FusionrankError('Cannot find the fusionrank package root', 'ERR_FUSIONRANK_NATIVE_NOT_FOUND');
+  return root;
 })();
 
 export const version: string = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version;

@@ -5,6 +5,7 @@
  * timestamps, a long tail of creators, 5 % unsafe, 5 % without text).
  */
 import { Catalog, type CatalogItem } from '../catalog/catalog.js';
+import { rng } from '../util/random.js';
 
 export const CONTENT_TYPES = ['meme', 'mixed', 'photo', 'video'] as const;
 // meme + mixed ≈ 31.6 %; with 95 % safe that filter passes ≈ 30 %.
@@ -24,17 +25,6 @@ export interface SampleOptions {
   now?: number;
 }
 
-/** mulberry32. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussian(random: () => number): number {
   const u = Math.max(random(), 1e-12);
@@ -68,7 +58,7 @@ export interface SampleItem extends CatalogItem {
 /** Topic centres, then items in batches (so a million items never sit in memory at once). */
 export function* sampleItems(options: SampleOptions, batchSize = 5000): Generator<SampleItem[]> {
   const { items, seed = 42, visualDim = 512, textDim = 768, topics = 64, now = SAMPLE_NOW } = options;
-  const random = seeded(seed);
+  const random = rng(seed);
   const centres = (dim: number) => Array.from({ length: topics }, () => Float32Array.from({ length: dim }, () => gaussian(random)));
   const visualCentres = centres(visualDim);
   const textCentres = centres(textDim);

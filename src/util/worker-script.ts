@@ -4,28 +4,13 @@
  * cannot start a `.ts` worker, so the compiled copy under `dist/` is used:
  * build it with `npm run build:ts` (the test suite's globalSetup does).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { FusionrankError } from '../errors.js';
+import { findPackageRoot } from './package-root.js';
 
-function findPackageRoot(start: string): string | undefined {
-  let dir = start;
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        if (JSON.parse(readFileSync(manifest, 'utf8')).name === 'fusionrank') return dir;
-      } catch {
-        // not ours; keep walking up
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
 
 /**
  * The absolute path of the compiled worker `relativeJs` next to the module at `moduleUrl`.

@@ -1,20 +1,5 @@
 /** Deterministic test data and a double-precision cosine reference. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function randomVectors(n: number, dim: number, random: () => number): Float32Array {
-  const out = new Float32Array(n * dim);
-  for (let i = 0; i < out.length; i++) out[i] = random() * 2 - 1;
-  return out;
-}
+export { randomVectors, rng } from '../../src/util/random.js';
 
 /** Cosine in float64; 0 when either side is a zero vector. */
 export function cosineRef(a: ArrayLike<number>, aOff: number, b: ArrayLike<number>, bOff: number, dim: number): number {

@@ -1,16 +1,9 @@
 /** Seeded fixtures for the catalog / ranker tests. */
 import { Catalog } from '../../src/index.js';
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../src/util/random.js';
+
+export { rng };
 
 export function randomVector(dim: number, random: () => number): Float32Array {
   const v = new Float32Array(dim);
