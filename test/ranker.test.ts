@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 
-import { Catalog, Ranker, type RankedItem } from '../src/index.js';
+import { Catalog, type FilterSpec, Ranker, type RankedItem } from '../src/index.js';
 import { cosine, DIM, makeCatalog, randomVector, rng } from './helpers/rank-fixtures.js';
 
 const NOW = 1_700_000_000_000;
@@ -51,7 +51,7 @@ describe('Ranker: retrieval and filters', () => {
   ];
   test.each(cases)('filter %s', (_name, filter, predicate) => {
     // No query: every passing item is a candidate; a field signal orders them.
-    const ranker = new Ranker(fx.catalog, { filter, signals: { likes: { kind: 'field', field: 'likes', weight: 1 } }, k: 10000, normalize: 'none' });
+    const ranker = new Ranker(fx.catalog, { filter: filter as FilterSpec, signals: { likes: { kind: 'field', field: 'likes', weight: 1 } }, k: 10000, normalize: 'none' });
     const got = ranker.rank().items.map((i) => i.id).sort();
     const expected = [...fx.fields.entries()].filter(([id, f]) => predicate(f, id)).map(([id]) => id).sort();
     expect(got).toEqual(expected);
