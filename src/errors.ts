@@ -42,6 +42,8 @@ export type ErrorCode =
   | 'ERR_FUSIONRANK_DUPLICATE_ID'
   | 'ERR_FUSIONRANK_EMPTY_ITEM'
   | 'ERR_FUSIONRANK_UPSERT_FAILED'
+  | 'ERR_FUSIONRANK_SCHEMA_MISMATCH'
+  | 'ERR_FUSIONRANK_DUPLICATE_NAME'
   | (string & {});
 
 /** A fusionrank error that is neither a TypeError nor a RangeError. */
