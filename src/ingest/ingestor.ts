@@ -246,8 +246,12 @@ export class Ingestor {
 
   /**
    * Ingests items. A bad item (corrupt image, unreadable file, nothing to
-   * encode) is reported in `failed` with its code and the rest go on; an item
-   * is upserted only when everything about it succeeded.
+   * encode, a field the catalog refuses: ERR_FUSIONRANK_UNKNOWN_FIELD,
+   * ERR_FUSIONRANK_INVALID_FIELD) is reported in `failed` with its code and
+   * the rest go on; an item is upserted, in one all-or-nothing call, only
+   * when everything about it succeeded, so a failed re-ingest leaves the
+   * stored item as it was. Rows are upserted as items finish, not in input
+   * order.
    * @example
    * const result = await ingestor.ingest(items, { concurrency: 8, onProgress: ({ done, total }) => bar.update(done / total) });
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when items is not an array or an option is wrong (per-item problems are reported, not thrown)

@@ -183,6 +183,7 @@ export class ClipEncoder {
    * @throws {FusionrankError} ERR_FUSIONRANK_NOT_AN_ENCODER when a model's inputs/outputs do not look like an image or text encoder
    * @throws {FusionrankError} ERR_FUSIONRANK_INVALID_TOKENIZER when tokenizer.json does not parse or cannot tokenize
    * @throws {FusionrankError} ERR_FUSIONRANK_INVALID_MODEL, ERR_FUSIONRANK_FILE_NOT_FOUND, ERR_FUSIONRANK_CUDA_UNAVAILABLE, ERR_FUSIONRANK_MISSING_DEPENDENCY
+   * @throws {FusionrankError} ERR_FUSIONRANK_INFERENCE_FAILED when a model that leaves its embedding length dynamic fails the one run that measures it
    */
   static async load(options: ClipEncoderOptions): Promise<ClipEncoder> {
     const caller = new Error();
