@@ -39,12 +39,12 @@ interface IngestCliOptions {
   ocrThreads: number;
   concurrency: number;
   catalog?: string;
-  field: Record<string, FieldType>;
+  field?: Record<string, FieldType>;
   dtype: Dtype;
   size?: number;
 }
 
-function fieldDeclaration(value: string, previous: Record<string, FieldType>): Record<string, FieldType> {
+function fieldDeclaration(value: string, previous: Record<string, FieldType> | undefined): Record<string, FieldType> {
   const at = value.lastIndexOf(':');
   const name = value.slice(0, at);
   const type = value.slice(at + 1) as FieldType;
@@ -276,7 +276,7 @@ export function registerIngest(program: Command): void {
     .option('--concurrency <n>', 'items in flight', positiveInt, 16)
     .option('--size <n>', 'image side when the model leaves it dynamic', positiveInt)
     .option('--catalog <dir>', 'save the items in the catalog at this folder (created, or loaded and extended); otherwise a dry run')
-    .option('--field <name:type>', `declare an item field's type (${FIELD_TYPES.join(', ')}); repeatable; others are inferred from the items`, fieldDeclaration, {})
+    .option('--field <name:type>', `declare an item field's type (${FIELD_TYPES.join(', ')}); repeatable; others are inferred from the items`, fieldDeclaration)
     .addOption(new Option('--dtype <dtype>', 'storage type of the vectors the catalog does not have yet').choices([...DTYPES]).default('f32'))
     .action(async (source: string, opts: IngestCliOptions) => {
       try {
