@@ -54,6 +54,10 @@ export interface ImageEncoderSpec {
   seed?: number;
   /** Fix the batch axis to this number instead of a dynamic 'batch'. */
   fixedBatch?: number;
+  /** The [3·size·size, dim] projection (default: seeded random). */
+  projection?: Float32Array;
+  /** Declare the embedding axis as dynamic ('dim') instead of its number. */
+  dynamicDim?: boolean;
 }
 
 /** pixel_values [batch, 3, S, S] → Flatten → Gemm(W) → image_embeds [batch, dim]. */
@@ -68,9 +72,9 @@ export function imageEncoderModel(spec: ImageEncoderSpec = {}): Uint8Array {
         onnx.NodeProto.create({ opType: 'Flatten', input: ['pixel_values'], output: ['flat'], attribute: [intAttribute('axis', 1)] }),
         onnx.NodeProto.create({ opType: 'Gemm', input: ['flat', 'projection'], output: ['image_embeds'] }),
       ],
-      initializer: [floatInitializer('projection', [features, dim], randomMatrix(features, dim, spec.seed ?? 7))],
+      initializer: [floatInitializer('projection', [features, dim], spec.projection ?? randomMatrix(features, dim, spec.seed ?? 7))],
       input: [valueInfo('pixel_values', DataType.FLOAT, [batch, 3, size, size])],
-      output: [valueInfo('image_embeds', DataType.FLOAT, [batch, dim])],
+      output: [valueInfo('image_embeds', DataType.FLOAT, [batch, spec.dynamicDim ? 'dim' : dim])],
     }),
   );
 }
@@ -83,6 +87,10 @@ export interface TextEncoderSpec {
   seed?: number;
   /** Emit [batch, seq, dim] hidden states instead of pooled [batch, dim]. */
   hiddenStates?: boolean;
+  /** The [vocabSize, dim] token embedding table (default: seeded random). */
+  embedding?: Float32Array;
+  /** Declare the embedding axis as dynamic ('dim') instead of its number. */
+  dynamicDim?: boolean;
 }
 
 /**
@@ -105,13 +113,46 @@ export function textEncoderModel(spec: TextEncoderSpec): Uint8Array {
       name: 'tiny_clip_text',
       node: nodes,
       initializer: [
-        floatInitializer('token_embedding', [spec.vocabSize, dim], randomMatrix(spec.vocabSize, dim, spec.seed ?? 11)),
+        floatInitializer('token_embedding', [spec.vocabSize, dim], spec.embedding ?? randomMatrix(spec.vocabSize, dim, spec.seed ?? 11)),
         onnx.TensorProto.create({ name: 'axis_2', dataType: DataType.INT64, dims: [1], int64Data: [2] }),
       ],
       input: [valueInfo('input_ids', DataType.INT64, ['batch', length]), valueInfo('attention_mask', DataType.INT64, ['batch', length])],
-      output: spec.hiddenStates ? [valueInfo('last_hidden_state', DataType.FLOAT, ['batch', length, dim])] : [valueInfo('text_embeds', DataType.FLOAT, ['batch', dim])],
+      output: spec.hiddenStates
+        ? [valueInfo('last_hidden_state', DataType.FLOAT, ['batch', length, spec.dynamicDim ? 'dim' : dim])]
+        : [valueInfo('text_embeds', DataType.FLOAT, ['batch', spec.dynamicDim ? 'dim' : dim])],
     }),
   );
+}
+
+/**
+ * A pair of encoders whose embeddings are known in advance, for tests that
+ * check a ranking: one axis per tokenizer word. A text embeds as the mean of
+ * its words' one-hot vectors (special tokens add nothing); an image as
+ * (mean red, mean blue) of its CLIP-normalised pixels on the 'red' and
+ * 'blue' axes, so a red image is close to the text "red".
+ */
+export function wordAxisEncoders(size = 8, words: readonly string[] = TOKENIZER_WORDS): { image: Uint8Array; text: Uint8Array; tokenizer: string; dim: number } {
+  const dim = words.length;
+  const special = 4;
+  const embedding = new Float32Array((special + dim) * dim);
+  for (let w = 0; w < dim; w++) embedding[(special + w) * dim + w] = 1;
+  const plane = size * size;
+  const projection = new Float32Array(3 * plane * dim);
+  const axis = (word: string) => {
+    const i = words.indexOf(word);
+    if (i < 0) throw new Error(`wordAxisEncoders: the words need '${word}'`);
+    return i;
+  };
+  for (let p = 0; p < plane; p++) {
+    projection[(0 * plane + p) * dim + axis('red')] = 1 / plane;
+    projection[(2 * plane + p) * dim + axis('blue')] = 1 / plane;
+  }
+  return {
+    image: imageEncoderModel({ size, dim, projection }),
+    text: textEncoderModel({ vocabSize: special + dim, dim, contextLength: 16, embedding }),
+    tokenizer: tokenizerJson(words),
+    dim,
+  };
 }
 
 /** A model that is neither an image nor a text encoder: x [batch, 10] float → Relu → y. */
@@ -181,6 +222,12 @@ export async function noiseImage(width: number, height: number, seed: number, fo
   for (let i = 0; i < pixels.length; i++) pixels[i] = Math.max(0, Math.min(255, base[i % 3] + (random() - 0.5) * 80 + ((i / 3) % width) / 8));
   const image = sharp(pixels, { raw: { width, height, channels: 3 } });
   return format === 'png' ? image.png().toBuffer() : format === 'webp' ? image.webp().toBuffer() : image.jpeg({ quality: 85 }).toBuffer();
+}
+
+/** A w x h PNG of one colour. */
+export async function solidImage(r: number, g: number, b: number, width = 24, height = 24): Promise<Buffer> {
+  const sharp = await fixtureSharp();
+  return sharp({ create: { width, height, channels: 3, background: { r, g, b } } }).png().toBuffer();
 }
 
 /** Black text on white, e.g. 'SUMMER SALE 50% OFF', as a PNG. */

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 import { ImagePool } from '../src/ingest/image-pool.js';
-import { type CatalogItem, Ingestor } from '../src/ingest/ingestor.js';
+import { type IngestedItem, Ingestor } from '../src/ingest/ingestor.js';
 import { preprocessImage, resolvePreprocess } from '../src/ingest/preprocess.js';
 import { ClipEncoder } from '../src/models/clip-encoder.js';
 import { OnnxModel } from '../src/models/onnx-model.js';
@@ -115,7 +115,7 @@ export async function benchIngest(config: BenchConfig): Promise<SuiteReport> {
   });
   const images = new ImagePool({ threads: cores, size: SIZE });
   let upserts = 0;
-  const ingestor = new Ingestor({ catalog: { upsert: (rows: CatalogItem[]) => (upserts += rows.length) }, encoder: clip, images, cache: false });
+  const ingestor = new Ingestor({ catalog: { upsert: (rows: IngestedItem[]) => (upserts += rows.length) }, encoder: clip, images, cache: false });
   const work = Array.from({ length: items }, (_, i) => ({ id: `item-${i}`, image: image(i), caption: i % 2 ? 'a photo of the beach' : undefined }));
   await ingestor.ingest(work.slice(0, 16));
   const histogram = monitorEventLoopDelay({ resolution: 1 });

@@ -80,6 +80,7 @@ export type ErrorCode =
   | 'ERR_FUSIONRANK_UNKNOWN_SIGNAL'
   | 'ERR_FUSIONRANK_UNKNOWN_VECTOR'
   | 'ERR_FUSIONRANK_UNSUPPORTED_VERSION'
+  | 'ERR_FUSIONRANK_SCHEMA_MISMATCH'
   | (string & {});
 
 /** A fusionrank error that is neither a TypeError nor a RangeError. */

@@ -34,10 +34,11 @@ export {
   type IngestProgress,
   type IngestResult,
   type IngestFailure,
-  type CatalogItem as IngestCatalogItem,
+  type IngestedItem,
   type CatalogLike,
   type IngestEncoder,
 } from './ingest/ingestor.js';
+export type { IngestSchemaOptions, IngestVectorNames, IngestFieldNames } from './ingest/schema.js';
 export { Catalog, type CatalogSchema, type CatalogItem, type StoredItem, type FieldType, type FieldValue, type VectorSpec } from './catalog/catalog.js';
 export type { FilterSpec, Condition } from './catalog/filter.js';
 export {

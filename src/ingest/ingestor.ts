@@ -9,28 +9,43 @@ import { createHash } from 'node:crypto';
 
 import { FusionrankError, invalidParameter, rangeError, typeError } from '../errors.js';
 import { LruCache } from '../util/lru.js';
+import type { CatalogItem, CatalogSchema, FieldValue } from '../catalog/catalog.js';
 import { classifyContent, type ContentThresholds, type ContentType, resolveThresholds } from './content-type.js';
 import type { ImagePool } from './image-pool.js';
 import { readImageInput } from './input.js';
 import { withBackpressure } from './task-pool.js';
 import type { OcrPool, OcrResult } from './ocr-pool.js';
+import { checkSchema, type IngestFieldNames, ingestSchema, type IngestSchemaOptions, type IngestVectorNames, resolveNames, type ResolvedNames, writtenSchema } from './schema.js';
 
-/** A row as the Catalog takes it; a missing modality is an absent vector, never zeros. */
-export interface CatalogItem {
-  id: string;
-  vectors: { visual?: Float32Array; text?: Float32Array };
-  fields: Record<string, unknown>;
+/**
+ * A row as the Ingestor writes it: the Catalog's `CatalogItem`, with every
+ * vector it has as a Float32Array. A missing modality is an absent vector,
+ * never zeros.
+ */
+export interface IngestedItem extends CatalogItem {
+  vectors: Record<string, Float32Array>;
+  fields: Record<string, FieldValue>;
 }
 
-/** What the Ingestor needs from a catalog (the Catalog class fits). `upsert` is expected to be all-or-nothing per call. */
+/**
+ * What the Ingestor needs from a catalog; a `Catalog` fits as it is.
+ * `upsert` is expected to be all-or-nothing per call. When the object has a
+ * `schema` (a Catalog does), it is checked once, when the Ingestor is built,
+ * against the vectors and fields the Ingestor writes.
+ */
 export interface CatalogLike {
-  upsert(items: CatalogItem[]): unknown;
+  upsert(items: IngestedItem[]): unknown;
+  readonly schema?: CatalogSchema;
 }
 
 /** What the Ingestor needs from an encoder (ClipEncoder fits). */
 export interface IngestEncoder {
   readonly hasImage: boolean;
   readonly hasText: boolean;
+  /** Length of the image embeddings; when given, checked against the catalog up front (ClipEncoder always gives it). */
+  readonly imageDim?: number;
+  /** Length of the text embeddings; as `imageDim`. */
+  readonly textDim?: number;
   encodeImages(inputs: ReadonlyArray<string | Uint8Array | Float32Array>, options?: { transfer?: boolean }): Promise<Float32Array[]>;
   encodeTexts(texts: readonly string[]): Promise<Float32Array[]>;
 }
@@ -42,8 +57,8 @@ export interface IngestItem {
   image?: string | Buffer | Uint8Array;
   /** Text written with the item; blank counts as absent. */
   caption?: string;
-  /** Metadata passed to the catalog as they are (likes, createdAt, creator, ...). */
-  fields?: Record<string, unknown>;
+  /** Metadata passed to the catalog as they are (likes, createdAt, creator, ...); each must be declared in the catalog's schema. */
+  fields?: Record<string, FieldValue>;
 }
 
 export interface IngestorOptions {
@@ -56,8 +71,10 @@ export interface IngestorOptions {
   thresholds?: ContentThresholds;
   /** LRU caches of image embeddings, OCR results and text embeddings by content hash (default 10,000 entries each; false = off). */
   cache?: { entries?: number } | false;
+  /** Catalog vector names for the image and text embeddings; null encodes that side (for alignment) without storing it (defaults 'visual', 'text'). */
+  vectorNames?: IngestVectorNames;
   /** Catalog field names for the derived values; null leaves one out (defaults 'alignment', 'contentType', null). */
-  fieldNames?: { alignment?: string | null; contentType?: string | null; ocrText?: string | null };
+  fieldNames?: IngestFieldNames;
 }
 
 export interface IngestProgress {
@@ -142,9 +159,20 @@ function codeOf(error: unknown, fallback: string): string {
 }
 
 /**
+ * Turns items (an image, a caption, fields) into Catalog rows.
+ *
+ * What it writes: the image embedding into vector `visual` and the text
+ * embedding (caption + OCR text) into vector `text`; the fields `alignment`
+ * (number) and `contentType` (category), plus each item's own fields. The
+ * names are options (`vectorNames`, `fieldNames`); `Ingestor.schema` builds a
+ * catalog schema that holds all of it.
+ *
  * @example
+ * const clip = await ClipEncoder.load({ image: 'vision.onnx', text: 'text.onnx', tokenizer: 'tokenizer.json' });
+ * const catalog = new Catalog(Ingestor.schema(clip, { fields: { likes: 'number' } }));
  * const ingestor = new Ingestor({ catalog, encoder: clip, images: new ImagePool({ size: clip.imageSize }), ocr: new OcrPool() });
  * const { ok, failed } = await ingestor.ingest([{ id: 'p1', image: 'p1.jpg', caption: 'summer sale', fields: { likes: 3 } }]);
+ * await catalog.save('./catalog');
  */
 export class Ingestor {
   readonly thresholds: Readonly<Required<ContentThresholds>>;
@@ -155,11 +183,37 @@ export class Ingestor {
   readonly #visual: Memo<Float32Array>;
   readonly #text: Memo<Float32Array>;
   readonly #ocrMemo: Memo<OcrResult>;
-  readonly #fields: { alignment: string | null; contentType: string | null; ocrText: string | null };
+  readonly #names: ResolvedNames;
 
   /**
+   * A catalog schema that holds everything this Ingestor writes: a vector per
+   * encoder side with the encoder's dims, `alignment: 'number'`,
+   * `contentType: 'category'` (and the OCR text field when `fieldNames.ocrText`
+   * names one), plus `fields`, the items' own fields. Give the Ingestor the
+   * same `vectorNames` / `fieldNames`.
+   * @example
+   * const catalog = new Catalog(Ingestor.schema(clip, { fields: { likes: 'number', createdAt: 'time' }, dtype: 'f16' }));
+   * // { vectors: { visual: { dim: 512, dtype: 'f16' }, text: { dim: 512, dtype: 'f16' } },
+   * //   fields: { alignment: 'number', contentType: 'category', likes: 'number', createdAt: 'time' } }
+   * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when the encoder does not tell its dims (imageDim / textDim) or an option is wrong
+   * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_DTYPE / ERR_FUSIONRANK_UNKNOWN_FIELD_TYPE on an unknown dtype or field type
+   * @throws {RangeError} ERR_FUSIONRANK_SCHEMA_MISMATCH when a user field takes a derived field's name with another type; ERR_FUSIONRANK_DUPLICATE_NAME when two names collide
+   */
+  static schema(encoder: IngestEncoder, options: IngestSchemaOptions = {}): CatalogSchema {
+    return ingestSchema(encoder, options);
+  }
+
+  /**
+   * Checks the catalog once, up front: when it has a `schema` (a Catalog
+   * does), every vector and derived field this Ingestor writes must be
+   * declared there, with the encoder's dims. The items' own fields are
+   * checked per item by the catalog.
+   * @example const ingestor = new Ingestor({ catalog, encoder: clip, images });
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when catalog, encoder or a pool is not usable
    * @throws {RangeError} ERR_FUSIONRANK_INVALID_ARGUMENT on a threshold or cache size out of range
+   * @throws {RangeError} ERR_FUSIONRANK_SCHEMA_MISMATCH when the catalog's schema lacks a vector or field the Ingestor writes, or declares a field with another type
+   * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH when an encoder's embedding length differs from the catalog vector's dim
+   * @throws {RangeError} ERR_FUSIONRANK_DUPLICATE_NAME when two vectorNames / fieldNames are the same
    */
   constructor(options: IngestorOptions) {
     if (options === null || typeof options !== 'object') throw typeError(invalidParameter('options', 'an options object such as { catalog, encoder }', options));
@@ -179,12 +233,9 @@ export class Ingestor {
     this.#visual = new Memo(entries);
     this.#text = new Memo(entries);
     this.#ocrMemo = new Memo(entries);
-    const names = options.fieldNames ?? {};
-    this.#fields = {
-      alignment: names.alignment === undefined ? 'alignment' : names.alignment,
-      contentType: names.contentType === undefined ? 'contentType' : names.contentType,
-      ocrText: names.ocrText ?? null,
-    };
+    this.#names = resolveNames(options.vectorNames, options.fieldNames);
+    const schema = (catalog as CatalogLike).schema;
+    if (schema !== undefined && schema !== null) checkSchema(schema, writtenSchema(encoder, this.#names, ocr !== undefined));
   }
 
   /** Hits and misses of the content-hash caches. */
@@ -195,8 +246,12 @@ export class Ingestor {
 
   /**
    * Ingests items. A bad item (corrupt image, unreadable file, nothing to
-   * encode) is reported in `failed` with its code and the rest go on; an item
-   * is upserted only when everything about it succeeded.
+   * encode, a field the catalog refuses: ERR_FUSIONRANK_UNKNOWN_FIELD,
+   * ERR_FUSIONRANK_INVALID_FIELD) is reported in `failed` with its code and
+   * the rest go on; an item is upserted, in one all-or-nothing call, only
+   * when everything about it succeeded, so a failed re-ingest leaves the
+   * stored item as it was. Rows are upserted as items finish, not in input
+   * order.
    * @example
    * const result = await ingestor.ingest(items, { concurrency: 8, onProgress: ({ done, total }) => bar.update(done / total) });
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when items is not an array or an option is wrong (per-item problems are reported, not thrown)
@@ -251,7 +306,7 @@ export class Ingestor {
     return result;
   }
 
-  async #prepare(item: IngestItem, seen: Set<string>, signal: AbortSignal | undefined): Promise<CatalogItem> {
+  async #prepare(item: IngestItem, seen: Set<string>, signal: AbortSignal | undefined): Promise<IngestedItem> {
     if (item === null || typeof item !== 'object') throw typeError(invalidParameter('item', 'an object { id, image?, caption?, fields? }', item));
     if (typeof item.id !== 'string' || item.id.length === 0) throw typeError(invalidParameter('item.id', 'a non-empty string', item.id));
     if (seen.has(item.id)) throw new FusionrankError(`Item id '${item.id}' appears more than once in this batch`, 'ERR_FUSIONRANK_DUPLICATE_ID');
@@ -293,14 +348,15 @@ export class Ingestor {
       { hasImage, ocrWords: ocrText ? ocr!.words : 0, ocrCoverage: ocrText ? ocr!.coverage : 0, alignment },
       this.thresholds,
     );
-    const fields: Record<string, unknown> = { ...item.fields };
-    if (this.#fields.alignment && alignment !== undefined) fields[this.#fields.alignment] = alignment;
-    if (this.#fields.contentType) fields[this.#fields.contentType] = contentType;
-    if (this.#fields.ocrText && ocrText) fields[this.#fields.ocrText] = ocrText;
-    const vectors: CatalogItem['vectors'] = {};
+    const names = this.#names;
+    const fields: Record<string, FieldValue> = { ...item.fields };
+    if (names.fields.alignment && alignment !== undefined) fields[names.fields.alignment] = alignment;
+    if (names.fields.contentType) fields[names.fields.contentType] = contentType;
+    if (names.fields.ocrText && ocrText) fields[names.fields.ocrText] = ocrText;
+    const vectors: Record<string, Float32Array> = {};
     // Copies: cached vectors must not be shared with (and mutated through) the catalog.
-    if (visual) vectors.visual = visual.slice();
-    if (textVector) vectors.text = textVector.slice();
+    if (visual && names.vectors.visual) vectors[names.vectors.visual] = visual.slice();
+    if (textVector && names.vectors.text) vectors[names.vectors.text] = textVector.slice();
     return { id: item.id, vectors, fields };
   }
 }

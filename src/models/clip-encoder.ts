@@ -55,6 +55,8 @@ interface ImageSide {
   input: string;
   output: string;
   preprocess: ResolvedPreprocess;
+  /** Embedding length: the output's fixed last axis, else measured once at load. */
+  dim: number;
 }
 
 interface TextSide {
@@ -64,6 +66,8 @@ interface TextSide {
   typeIds?: TensorInfo;
   output: string;
   pooled: boolean;
+  /** Embedding length: the output's fixed last axis, else measured once at load. */
+  dim: number;
   tokenizer: TokenizerInstance;
   contextLength: number;
   padId: number;
@@ -78,20 +82,26 @@ function notAnEncoder(kind: 'image' | 'text', model: OnnxModel, why: string): Fu
   );
 }
 
-function pickOutput(kind: 'image' | 'text', model: OnnxModel, requested: string | undefined, preferred: string[]): { name: string; pooled: boolean } {
+/** The embedding length an output declares (its last axis), or 0 when the model leaves it dynamic. */
+function declaredDim(info: TensorInfo): number {
+  const last = info.shape[info.shape.length - 1];
+  return typeof last === 'number' && last > 0 ? last : 0;
+}
+
+function pickOutput(kind: 'image' | 'text', model: OnnxModel, requested: string | undefined, preferred: string[]): { name: string; pooled: boolean; dim: number } {
   if (requested !== undefined) {
     const info = model.outputs.find((o) => o.name === requested);
     if (!info) throw notAnEncoder(kind, model, `there is no output '${requested}'`);
     if (info.type !== 'float32' || (info.shape.length !== 2 && !(kind === 'text' && info.shape.length === 3))) throw notAnEncoder(kind, model, `output '${requested}' is not a float32 [batch, dim] tensor`);
-    return { name: requested, pooled: info.shape.length === 3 };
+    return { name: requested, pooled: info.shape.length === 3, dim: declaredDim(info) };
   }
   const floats = model.outputs.filter((o) => o.type === 'float32');
   const named = floats.find((o) => preferred.includes(o.name) && o.shape.length === 2);
-  if (named) return { name: named.name, pooled: false };
+  if (named) return { name: named.name, pooled: false, dim: declaredDim(named) };
   const flat = floats.find((o) => o.shape.length === 2);
-  if (flat) return { name: flat.name, pooled: false };
+  if (flat) return { name: flat.name, pooled: false, dim: declaredDim(flat) };
   const hidden = kind === 'text' ? floats.find((o) => o.shape.length === 3) : undefined;
-  if (hidden) return { name: hidden.name, pooled: true };
+  if (hidden) return { name: hidden.name, pooled: true, dim: declaredDim(hidden) };
   throw notAnEncoder(kind, model, `no float32 output of shape [batch, dim]${kind === 'text' ? ' or [batch, seq, dim]' : ''}`);
 }
 
@@ -173,6 +183,7 @@ export class ClipEncoder {
    * @throws {FusionrankError} ERR_FUSIONRANK_NOT_AN_ENCODER when a model's inputs/outputs do not look like an image or text encoder
    * @throws {FusionrankError} ERR_FUSIONRANK_INVALID_TOKENIZER when tokenizer.json does not parse or cannot tokenize
    * @throws {FusionrankError} ERR_FUSIONRANK_INVALID_MODEL, ERR_FUSIONRANK_FILE_NOT_FOUND, ERR_FUSIONRANK_CUDA_UNAVAILABLE, ERR_FUSIONRANK_MISSING_DEPENDENCY
+   * @throws {FusionrankError} ERR_FUSIONRANK_INFERENCE_FAILED when a model that leaves its embedding length dynamic fails the one run that measures it
    */
   static async load(options: ClipEncoderOptions): Promise<ClipEncoder> {
     const caller = new Error();
@@ -197,7 +208,12 @@ export class ClipEncoder {
       }
       if (options.images !== undefined && image && options.images.size !== image.preprocess.size)
         throw rangeError(`The image pool produces ${options.images.size} x ${options.images.size} inputs but the image model needs ${image.preprocess.size} x ${image.preprocess.size}`, 'ERR_FUSIONRANK_DIM_MISMATCH');
-      return new ClipEncoder(image, text, options.images, owned);
+      const encoder = new ClipEncoder(image, text, options.images, owned);
+      // A model that leaves the embedding axis dynamic is measured once, so
+      // catalogs can be checked against it before any item is ingested.
+      if (image && image.dim === 0) image.dim = (await encoder.encodeImages([new Float32Array(3 * image.preprocess.size * image.preprocess.size)]))[0].length;
+      if (text && text.dim === 0) text.dim = (await encoder.encodeTexts(['a']))[0].length;
+      return encoder;
     } catch (error) {
       await Promise.all(owned.map((m) => m.close()));
       throw withCallerStack(error, caller);
@@ -215,8 +231,8 @@ export class ClipEncoder {
     const preprocess = resolvePreprocess(options.preprocess ?? {}, fixed ?? 224);
     if (fixed !== undefined && preprocess.size !== fixed)
       throw rangeError(`preprocess.size is ${preprocess.size} but the image model takes ${fixed} x ${fixed} inputs`, 'ERR_FUSIONRANK_DIM_MISMATCH');
-    const { name } = pickOutput('image', model, options.imageOutput, ['image_embeds', 'embeddings']);
-    return { model, input: input.name, output: name, preprocess };
+    const { name, dim } = pickOutput('image', model, options.imageOutput, ['image_embeds', 'embeddings']);
+    return { model, input: input.name, output: name, preprocess, dim };
   }
 
   static async #textSide(model: OnnxModel, options: ClipEncoderOptions): Promise<TextSide> {
@@ -229,7 +245,7 @@ export class ClipEncoder {
       if (extra !== ids && extra !== mask && extra !== typeIds) throw notAnEncoder('text', model, `unexpected input '${extra.name}'`);
       if (!integer(extra)) throw notAnEncoder('text', model, `input '${extra.name}' is not an int64/int32 [batch, sequence] tensor`);
     }
-    const { name, pooled } = pickOutput('text', model, options.textOutput, ['text_embeds', 'sentence_embedding', 'pooler_output']);
+    const { name, pooled, dim } = pickOutput('text', model, options.textOutput, ['text_embeds', 'sentence_embedding', 'pooler_output']);
     const { tokenizer, json } = await loadTokenizer(options.tokenizer, options.tokenizerConfig);
     const fixedLength = typeof ids.shape[1] === 'number' ? ids.shape[1] : undefined;
     const truncation = json.truncation as { max_length?: number } | null | undefined;
@@ -246,7 +262,7 @@ export class ClipEncoder {
     if (!Number.isInteger(padId) || padId < 0) throw rangeError(invalidParameter('padTokenId', 'a non-negative integer', padId));
     const specialIds = new Set<number>();
     for (const [id, token] of tokenizer.get_added_tokens_decoder?.() ?? []) if (token.special) specialIds.add(id);
-    return { model, ids, mask, typeIds, output: name, pooled, tokenizer, contextLength, padId, specialIds };
+    return { model, ids, mask, typeIds, output: name, pooled, dim, tokenizer, contextLength, padId, specialIds };
   }
 
   /** Side of the square image input, or undefined without an image model. */
@@ -257,6 +273,22 @@ export class ClipEncoder {
   /** Token sequence length fed to the text model, or undefined without one. */
   get contextLength(): number | undefined {
     return this.#text?.contextLength;
+  }
+
+  /**
+   * Length of the image embeddings, or undefined without an image model.
+   * @example new Catalog({ vectors: { visual: { dim: clip.imageDim! } } });
+   */
+  get imageDim(): number | undefined {
+    return this.#image?.dim;
+  }
+
+  /**
+   * Length of the text embeddings, or undefined without a text model.
+   * @example new Catalog({ vectors: { text: { dim: clip.textDim! } } });
+   */
+  get textDim(): number | undefined {
+    return this.#text?.dim;
   }
 
   /** Whether an image model / a text model is loaded. */

@@ -1,12 +1,12 @@
-import type { CatalogItem, CatalogLike } from '../../src/ingest/ingestor.js';
+import type { CatalogLike, IngestedItem } from '../../src/ingest/ingestor.js';
 
-/** Stands in for Catalog (issue 4): records upserts, can refuse chosen ids. */
+/** Records upserts exactly as the Ingestor makes them (no schema, so nothing is checked up front); can refuse chosen items. */
 export class RecordingCatalog implements CatalogLike {
-  readonly rows = new Map<string, CatalogItem>();
+  readonly rows = new Map<string, IngestedItem>();
   calls = 0;
-  constructor(private readonly refuse: (item: CatalogItem) => boolean = () => false) {}
+  constructor(private readonly refuse: (item: IngestedItem) => boolean = () => false) {}
 
-  upsert(items: CatalogItem[]): void {
+  upsert(items: IngestedItem[]): void {
     this.calls++;
     // All-or-nothing per call, as the Catalog contract promises.
     for (const item of items) if (this.refuse(item)) throw Object.assign(new TypeError(`field 'likes' must be a number for ${item.id}`), { code: 'ERR_FUSIONRANK_INVALID_ARGUMENT' });
