@@ -94,49 +94,6 @@ struct RowMetric {
   }
 };
 
-// The same distance for searches, with member slots mapped to rows through
-// a dense array: no read of the graph node just to learn its key.
-struct SlotMetric {
-  const KernelTable* kernels;
-  const StoreView* view;
-  const uint32_t* slot_to_row;
-
-  template <typename Entry>
-  float operator()(const QueryRef& query, const Entry& entry) const {
-    uint32_t row = slot_to_row[get_slot(entry)];
-    float score;
-    Score(*kernels, *view, query.padded, &row, 1, &score);
-    return 1.0f - score;
-  }
-};
-
-// Prefetches the stored rows of the neighbours about to be measured, so the
-// random row reads overlap instead of stalling one after another.
-struct RowPrefetch {
-  const StoreView* view;
-  const uint32_t* slot_to_row;
-  size_t row_bytes;
-
-  static size_t SlotOf(uint32_t slot) { return slot; }
-  template <typename Member>
-  static size_t SlotOf(const Member& member) { return get_slot(member); }
-
-  template <typename Iterator>
-  void operator()(Iterator begin, Iterator end) const {
-    const uint8_t* base = view->block->data.get();
-    for (; begin != end; ++begin) {
-      const uint8_t* row = base + size_t(slot_to_row[SlotOf(*begin)]) * row_bytes;
-      for (size_t line = 0; line < row_bytes; line += 64) __builtin_prefetch(row + line);
-    }
-  }
-};
-
-[[noreturn]] void Fail(const char* what, unum::usearch::error_t& error) {
-  std::string message = std::string(what) + ": " + (error ? error.what() : "unknown error");
-  error.release();
-  throw Error(ErrorKind::kError, "ERR_FUSIONRANK_INDEX", message);
-}
-
 }  // namespace
 
 struct HnswIndex::Impl {
@@ -219,20 +176,52 @@ void HnswIndex::Upsert(const KernelTable& kernels, const StoreView& view, const 
   }
   if (failed) throw Error(ErrorKind::kError, "ERR_FUSIONRANK_INDEX", "HNSW insert failed: " + first_error);
   slot_to_row_.resize(index.size(), 0);
-  for (size_t i = 0; i < n; ++i) slot_to_row_[static_cast<size_t>(row_to_slot_[rows[i]])] = rows[i];
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t slot = static_cast<uint32_t>(row_to_slot_[rows[i]]);
+    slot_to_row_[slot] = rows[i];
+    if (index.level_of(slot) > index.level_of(entry_slot_)) entry_slot_ = slot;
+  }
 }
 
 void HnswIndex::RebuildSlotMap() {
   const Index& index = impl_->index;
   slot_to_row_.assign(index.size(), 0);
-  for (size_t slot = 0; slot < index.size(); ++slot)
+  entry_slot_ = 0;
+  for (size_t slot = 0; slot < index.size(); ++slot) {
     slot_to_row_[slot] = static_cast<uint32_t>(unum::usearch::get_key(index.at(slot)));
+    if (index.level_of(slot) > index.level_of(entry_slot_)) entry_slot_ = static_cast<uint32_t>(slot);
+  }
 }
 
+namespace {
+
+struct Candidate {
+  float sim;
+  uint32_t slot;
+};
+// Frontier: a max-heap on similarity (best first). Results: a min-heap
+// (the worst kept result on top).
+inline bool FrontierBelow(const Candidate& a, const Candidate& b) { return a.sim < b.sim; }
+inline bool ResultAbove(const Candidate& a, const Candidate& b) { return a.sim > b.sim; }
+
+inline void PrefetchLines(const void* p, size_t bytes) {
+  for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch(static_cast<const char*>(p) + line);
+}
+
+}  // namespace
+
+struct HnswIndex::Scratch {
+  std::vector<uint64_t> visited;  // one bit per slot
+  std::vector<Candidate> frontier, results;
+  std::vector<uint32_t> slots, rows, bridges;
+  std::vector<float> sims;
+};
+
 void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const float* padded_query,
-                       size_t k, size_t expansion, RowPredicate predicate, const void* context,
-                       TopKHeap* out) const {
-  if (k == 0 || impl_->index.size() == 0) return;
+                       size_t k, size_t expansion, const RowFilter& filter, TopKHeap* out,
+                       SearchStats* stats) const {
+  const Index& index = impl_->index;
+  if (k == 0 || index.size() == 0) return;
   size_t thread;
   {
     std::lock_guard<std::mutex> lock(contexts_mutex_);
@@ -240,6 +229,8 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
       throw Error(ErrorKind::kError, "ERR_FUSIONRANK_BUSY", "Too many concurrent searches on one index");
     thread = free_contexts_.back();
     free_contexts_.pop_back();
+    if (scratch_.size() < kContexts) scratch_.resize(kContexts);
+    if (!scratch_[thread]) scratch_[thread] = std::make_unique<Scratch>();
   }
   struct Release {
     const HnswIndex* self;
@@ -249,24 +240,116 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
       self->free_contexts_.push_back(thread);
     }
   } release{this, thread};
+  Scratch& s = *scratch_[thread];
 
-  SlotMetric metric{&kernels, &view, slot_to_row_.data()};
-  const size_t element_bytes = view.dtype == Dtype::kF32 ? 4 : view.dtype == Dtype::kF16 ? 2 : 1;
-  RowPrefetch prefetch{&view, slot_to_row_.data(), view.pdim * element_bytes};
-  unum::usearch::index_search_config_t config;
-  config.expansion = std::max(expansion, k);
-  config.thread = thread;
-  QueryRef query{padded_query};
+  const size_t nodes = index.size();
   const uint32_t* slot_to_row = slot_to_row_.data();
-  auto keep = [&](const Index::member_cref_t& member) {
-    return predicate(context, slot_to_row[unum::usearch::get_slot(member)]);
+  const uint8_t* base = view.block->data.get();
+  const size_t element_bytes = view.dtype == Dtype::kF32 ? 4 : view.dtype == Dtype::kF16 ? 2 : 1;
+  const size_t row_bytes = view.pdim * element_bytes;
+  const size_t ef = std::max(expansion, k);
+  size_t distances = 0, expanded = 0;
+
+  // Scores s.slots[0..m) into s.sims, gathering their rows first so the
+  // kernel sees one batch (its prefetch of the next rows overlaps the misses).
+  auto score_batch = [&](size_t m) {
+    s.rows.resize(m);
+    s.sims.resize(m);
+    for (size_t i = 0; i < m; ++i) s.rows[i] = slot_to_row[s.slots[i]];
+    for (size_t i = 0; i < std::min<size_t>(m, 4); ++i) PrefetchLines(base + size_t(s.rows[i]) * row_bytes, row_bytes);
+    Score(kernels, view, padded_query, s.rows.data(), m, s.sims.data());
+    distances += m;
   };
-  auto result = impl_->index.search(query, k, metric, config, keep, prefetch);
-  if (!result) Fail("HNSW search failed", result.error);
-  for (size_t i = 0; i < result.count; ++i) {
-    auto match = result[i];
-    out->Push(1.0f - match.distance, slot_to_row[unum::usearch::get_slot(match.member)]);
+
+  // ---- greedy descent through the upper levels
+  uint32_t current = entry_slot_;
+  s.slots.assign(1, current);
+  score_batch(1);
+  float current_sim = s.sims[0];
+  for (size_t level = index.max_level(); level > 0; --level) {
+    for (bool changed = true; changed;) {
+      changed = false;
+      const auto neighbors = index.neighbors(current, level);
+      s.slots.clear();
+      for (auto it = neighbors.begin(); it != neighbors.end(); ++it) s.slots.push_back(it.slot());
+      if (s.slots.empty()) break;
+      score_batch(s.slots.size());
+      for (size_t i = 0; i < s.slots.size(); ++i)
+        if (s.sims[i] > current_sim) current_sim = s.sims[i], current = s.slots[i], changed = true;
+    }
   }
+
+  // ---- best-first search of the base level
+  s.visited.assign((nodes + 63) / 64, 0);
+  uint64_t* visited = s.visited.data();
+  auto visit = [&](uint32_t slot) {  // true when the slot was already visited
+    uint64_t& word = visited[slot >> 6];
+    const uint64_t bit = uint64_t(1) << (slot & 63);
+    const bool seen = word & bit;
+    word |= bit;
+    return seen;
+  };
+  s.frontier.clear();
+  s.results.clear();
+  visit(current);
+  s.frontier.push_back({current_sim, current});
+  if (filter.Admits(slot_to_row[current])) s.results.push_back({current_sim, current});
+  // Rows the filter rejects are never scored (at 30 % passing that saves
+  // about half the row reads); they only serve as bridges, see below.
+  const size_t two_hop_below = std::max<size_t>(2, impl_->options.connectivity / 4);
+  const size_t batch_cap = 2 * impl_->options.connectivity;
+  while (!s.frontier.empty()) {
+    const Candidate c = s.frontier.front();
+    if (s.results.size() >= ef && c.sim < s.results.front().sim) break;
+    std::pop_heap(s.frontier.begin(), s.frontier.end(), FrontierBelow);
+    s.frontier.pop_back();
+    ++expanded;
+    if (!s.frontier.empty()) PrefetchLines(index.at(s.frontier.front().slot).key.ptr(), 192);
+    const auto neighbors = index.neighbors(c.slot, 0);
+    s.slots.clear();
+    s.bridges.clear();
+    for (auto it = neighbors.begin(); it != neighbors.end(); ++it) {
+      const uint32_t slot = it.slot();
+      if (visit(slot)) continue;
+      if (filter.Admits(slot_to_row[slot])) s.slots.push_back(slot);
+      else s.bridges.push_back(slot);
+    }
+    // Too few admitted neighbours to keep the search connected: look through
+    // the rejected ones to their admitted neighbours (ACORN's two-hop
+    // expansion), at most batch_cap of them.
+    if (s.slots.size() < two_hop_below) {
+      for (uint32_t b : s.bridges) PrefetchLines(index.at(b).key.ptr(), 192);
+      for (uint32_t b : s.bridges) {
+        if (s.slots.size() >= batch_cap) break;
+        const auto hop = index.neighbors(b, 0);
+        for (auto it = hop.begin(); it != hop.end() && s.slots.size() < batch_cap; ++it) {
+          const uint32_t slot = it.slot();
+          const uint64_t bit = uint64_t(1) << (slot & 63);
+          if (visited[slot >> 6] & bit) continue;
+          if (!filter.Admits(slot_to_row[slot])) continue;
+          visited[slot >> 6] |= bit;
+          s.slots.push_back(slot);
+        }
+      }
+    }
+    if (s.slots.empty()) continue;
+    score_batch(s.slots.size());
+    for (size_t i = 0; i < s.slots.size(); ++i) {
+      const float sim = s.sims[i];
+      if (s.results.size() >= ef && !(sim > s.results.front().sim)) continue;
+      const uint32_t slot = s.slots[i];
+      s.frontier.push_back({sim, slot});
+      std::push_heap(s.frontier.begin(), s.frontier.end(), FrontierBelow);
+      s.results.push_back({sim, slot});
+      std::push_heap(s.results.begin(), s.results.end(), ResultAbove);
+      if (s.results.size() > ef) {
+        std::pop_heap(s.results.begin(), s.results.end(), ResultAbove);
+        s.results.pop_back();
+      }
+    }
+  }
+  for (const Candidate& r : s.results) out->Push(r.sim, slot_to_row[r.slot]);
+  if (stats) stats->distances += distances, stats->expanded += expanded;
 }
 
 bool HnswIndex::Save(const std::string& path, std::string* error) const {

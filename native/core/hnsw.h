@@ -16,6 +16,26 @@ namespace fr {
 // Row filter evaluated during the graph search.
 using RowPredicate = bool (*)(const void* context, uint32_t row);
 
+// The rows a search may return: a bitset over rows (null = every row) and an
+// optional predicate, evaluated only on rows the bitset admits.
+struct RowFilter {
+  const uint64_t* allowed = nullptr;
+  size_t allowed_rows = 0;  // rows the bitset covers; rows past it are not admitted
+  RowPredicate predicate = nullptr;
+  const void* context = nullptr;
+
+  bool Admits(uint32_t row) const {
+    if (allowed && (row >= allowed_rows || !((allowed[row >> 6] >> (row & 63)) & 1))) return false;
+    return !predicate || predicate(context, row);
+  }
+};
+
+// What one search did, for tests and benches.
+struct SearchStats {
+  size_t distances = 0;  // rows scored
+  size_t expanded = 0;   // graph nodes whose neighbours were read
+};
+
 struct HnswOptions {
   size_t connectivity = 16;
   size_t expansion_add = 128;
@@ -34,11 +54,11 @@ class HnswIndex {
   void Upsert(const KernelTable& kernels, const StoreView& view, const uint32_t* rows, size_t n,
               unsigned threads);
 
-  // The k best rows passing `predicate` (cosine, best first) into `out`.
-  // Safe to call from several threads at once.
+  // The k best rows the filter admits (cosine) into `out`, exploring at
+  // least `expansion` (ef) candidates. Safe to call from several threads.
   void Search(const KernelTable& kernels, const StoreView& view, const float* padded_query,
-              size_t k, size_t expansion, RowPredicate predicate, const void* context,
-              TopKHeap* out) const;
+              size_t k, size_t expansion, const RowFilter& filter, TopKHeap* out,
+              SearchStats* stats = nullptr) const;
 
   size_t size() const;
   bool Contains(uint32_t row) const { return row < row_to_slot_.size() && row_to_slot_[row] >= 0; }
@@ -54,6 +74,7 @@ class HnswIndex {
 
  private:
   struct Impl;
+  struct Scratch;
   void EnsureMutable();
   void RebuildSlotMap();
   std::unique_ptr<Impl> impl_;
@@ -62,6 +83,8 @@ class HnswIndex {
   std::string path_;  // the file a viewed graph maps
   mutable std::mutex contexts_mutex_;
   mutable std::vector<size_t> free_contexts_;
+  mutable std::vector<std::unique_ptr<Scratch>> scratch_;  // per context, made on first use
+  uint32_t entry_slot_ = 0;  // a node on the top level: where every descent starts
 };
 
 }  // namespace fr

@@ -101,6 +101,13 @@ bool KeepRow(const void* ctx, uint32_t row) {
   return !c->request_filter || Matches(*c->catalog, *c->request_filter, row);
 }
 
+// The per-request part of KeepRow, for rows the cached bitset admitted.
+bool KeepRequestRow(const void* ctx, uint32_t row) {
+  const auto* c = static_cast<const PredicateContext*>(ctx);
+  if (!c->exclude->empty() && std::binary_search(c->exclude->begin(), c->exclude->end(), row)) return false;
+  return !c->request_filter || Matches(*c->catalog, *c->request_filter, row);
+}
+
 }  // namespace
 
 Ranker::Ranker(std::shared_ptr<Catalog> catalog, RankPlan plan)
@@ -130,6 +137,14 @@ std::shared_ptr<const Passing> Ranker::PassingRows() const {
     if (plan_.has_filter && !Matches(catalog, plan_.filter, row)) continue;
     fresh->bits[row] = 1;
     ++fresh->count;
+  }
+  fresh->searchable.resize(catalog.vectors().size());
+  for (int v : IndexedVectors()) {
+    const auto& present = catalog.vectors()[v].present;
+    auto& words = fresh->searchable[v];
+    words.assign((rows + 63) / 64, 0);
+    for (uint32_t row = 0; row < rows; ++row)
+      if (fresh->bits[row] && present[row]) words[row >> 6] |= uint64_t(1) << (row & 63);
   }
   passing_ = fresh;
   return passing_;
@@ -170,11 +185,24 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
                          &request.exclude, &catalog, request.has_filter ? &request.filter : nullptr};
     const bool use_index = !r.exact && expected_passing > static_cast<double>(plan.exact_below) && column.index &&
                            column.indexed_version == column.version;
+    bool exact = !use_index;
     if (use_index) {
       out.used_index = true;
+      const auto& words = passing->searchable[r.vector];
+      RowFilter filter;
+      filter.allowed = words.data();
+      filter.allowed_rows = std::min(total_rows, words.size() * 64);
+      if (!request.exclude.empty() || request.has_filter) filter.predicate = KeepRequestRow, filter.context = &ctx;
       column.index->Search(kernels, view, q, r.k, r.expansion ? r.expansion : std::max<size_t>(r.k, 64),
-                           KeepRow, &ctx, &heap);
-    } else {
+                           filter, &heap);
+      // A filter can cut the graph into pieces the search does not reach;
+      // when it returns short while enough rows pass, scan exactly instead.
+      if (heap.size() < r.k && expected_passing > static_cast<double>(heap.size())) {
+        heap = TopKHeap(r.k);
+        exact = true;
+      }
+    }
+    if (exact) {
       // Exact filtered scan, in blocks of eligible rows.
       constexpr size_t kBlock = 512;
       uint32_t rows[kBlock];

@@ -120,6 +120,9 @@ struct Passing {
   uint64_t epoch = ~uint64_t(0);
   std::vector<uint8_t> bits;
   size_t count = 0;
+  // Per vector column: passing rows that have that vector, one bit per row
+  // (what a graph search admits before any per-request condition).
+  std::vector<std::vector<uint64_t>> searchable;
 };
 
 class Ranker {
