@@ -24,38 +24,6 @@ struct QueryRef {
   const float* padded;
 };
 
-// binary16 -> binary32 by table: graph construction decodes rows constantly.
-const float* HalfTable() {
-  static const std::vector<float> table = [] {
-    std::vector<float> t(65536);
-    for (uint32_t h = 0; h < 65536; ++h) t[h] = HalfToFloat(static_cast<uint16_t>(h));
-    return t;
-  }();
-  return table.data();
-}
-
-// Decodes a stored row to f32 (already normalised).
-void DecodeRow(const StoreView& view, uint32_t row, float* out) {
-  const uint8_t* data = view.block->data.get();
-  switch (view.dtype) {
-    case Dtype::kF32:
-      std::memcpy(out, data + size_t(row) * view.pdim * 4, view.pdim * 4);
-      break;
-    case Dtype::kF16: {
-      const uint16_t* src = reinterpret_cast<const uint16_t*>(data) + size_t(row) * view.pdim;
-      const float* table = HalfTable();
-      for (size_t j = 0; j < view.pdim; ++j) out[j] = table[src[j]];
-      break;
-    }
-    case Dtype::kI8: {
-      const int8_t* src = reinterpret_cast<const int8_t*>(data) + size_t(row) * view.pdim;
-      const float scale = view.block->scales[row];
-      for (size_t j = 0; j < view.pdim; ++j) out[j] = scale * src[j];
-      break;
-    }
-  }
-}
-
 // Cosine distance between a query (or a row) and graph members, whose keys
 // are catalog rows.
 struct RowMetric {
@@ -86,7 +54,7 @@ struct RowMetric {
     }
     const uint64_t key = get_key(a);
     if (key != decoded_key || decoded_block != view->block.get()) {
-      DecodeRow(*view, static_cast<uint32_t>(key), buffer.get());
+      DecodeRow(*kernels, *view, static_cast<uint32_t>(key), buffer.get());
       decoded_key = key;
       decoded_block = view->block.get();
     }
@@ -151,7 +119,7 @@ void HnswIndex::Upsert(const KernelTable& kernels, const StoreView& view, const 
     config.thread = thread;
     for (size_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < n;) {
       const uint32_t row = rows[i];
-      DecodeRow(view, row, buffer.get());
+      DecodeRow(kernels, view, row, buffer.get());
       QueryRef query{buffer.get()};
       const int64_t slot = row_to_slot_[row];
       auto result = slot >= 0 ? index.update(index.iterator_at(static_cast<uint32_t>(slot)), row,

@@ -249,6 +249,19 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   // ---- signals: raw values, NaN where missing
   const size_t S = plan.signals.size();
   size_t n = candidates.size();
+  // Candidates are scattered rows: issue every field read up front so the
+  // cache misses overlap instead of stalling the signal loops one by one.
+  for (const SignalPlan& sig : plan.signals) {
+    if (sig.kind == SignalKind::kSimilarity || sig.kind == SignalKind::kBehavior) continue;
+    for (int f : sig.fields) {
+      const FieldColumn& field = catalog.fields()[f];
+      if (field.kind == FieldKind::kBool) {
+        for (uint32_t row : candidates) __builtin_prefetch(field.codes.data() + row);
+      } else {
+        for (uint32_t row : candidates) __builtin_prefetch(field.numbers.data() + row);
+      }
+    }
+  }
   std::vector<float> raw(n * S, kNaN);  // signal-major: raw[s * n + i]
   std::vector<float> scratch(n);
   for (size_t s = 0; s < S; ++s) {
@@ -401,15 +414,16 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     out.feature_rows = fr;
     out.features.assign(fr * F, 0.0f);
     size_t offset = 0;
-    AlignedPtr<float> decoded;
     for (const FeaturePlan& f : plan.features) {
+      const StoreView feature_view =
+          f.kind == FeaturePlan::Kind::kVector ? catalog.vectors()[f.index].store->View() : StoreView{};
       for (size_t j = 0; j < fr; ++j) {
         float* dst = out.features.data() + j * F + offset;
         const uint32_t row = out.rows[j];
         switch (f.kind) {
           case FeaturePlan::Kind::kVector: {
             const VectorColumn& column = catalog.vectors()[f.index];
-            if (column.present[row]) column.store->Get(row, dst);  // missing: zeros, flagged by kPresent
+            if (column.present[row]) DecodeRow(kernels, feature_view, row, dst);  // missing: zeros, flagged by kPresent
             break;
           }
           case FeaturePlan::Kind::kPresent:
@@ -567,7 +581,7 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
     auto similarity_to_selected = [&](uint32_t i) -> float {
       const uint32_t row = stage1.rows[i];
       if (selected.empty() || !column.present[row]) return -1.0f;
-      column.store->Get(row, decoded.get());
+      DecodeRow(kernels, view, row, decoded.get());
       rows.clear();
       for (uint32_t s : selected)
         if (column.present[stage1.rows[s]]) rows.push_back(stage1.rows[s]);
@@ -589,7 +603,7 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
       // Update every window item's max similarity to the selected set.
       const uint32_t row = stage1.rows[chosen];
       if (!column.present[row]) return;
-      column.store->Get(row, decoded.get());
+      DecodeRow(kernels, view, row, decoded.get());
       rows.clear();
       std::vector<size_t> where;
       for (size_t w = 0; w < window.size(); ++w)

@@ -198,6 +198,23 @@ AlignedPtr<float> PrepareQuery(const KernelTable& kernels, const float* query, s
   return out;
 }
 
+void DecodeRow(const KernelTable& k, const StoreView& view, uint32_t row, float* out) {
+  const uint8_t* src = view.block->data.get() + size_t(row) * view.pdim * ElementBytes(view.dtype);
+  switch (view.dtype) {
+    case Dtype::kF32:
+      std::memcpy(out, src, view.dim * sizeof(float));
+      break;
+    case Dtype::kF16:
+      k.decode_f16(reinterpret_cast<const uint16_t*>(src), view.dim, out);
+      break;
+    case Dtype::kI8: {
+      const float scale = view.block->scales[row];
+      for (size_t j = 0; j < view.dim; ++j) out[j] = scale * reinterpret_cast<const int8_t*>(src)[j];
+      break;
+    }
+  }
+}
+
 static void ScoreFrom(const KernelTable& k, const StoreView& view, const uint8_t* data,
                       const float* scales, const float* q, const uint32_t* rows, size_t n,
                       float* out) {

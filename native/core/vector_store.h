@@ -79,6 +79,10 @@ class VectorStore {
 AlignedPtr<float> PrepareQuery(const KernelTable& kernels, const float* query, size_t dim,
                                size_t pdim);
 
+// Writes row `row` (< view.rows) as stored, normalised and dequantised, into
+// out[0..dim), converting with the SIMD kernels of `k`. Leaves out[dim..) as is.
+void DecodeRow(const KernelTable& k, const StoreView& view, uint32_t row, float* out);
+
 // out[i] = cosine(query, row(rows ? rows[i] : i)) for i in [0, n).
 void Score(const KernelTable& k, const StoreView& view, const float* padded_query,
            const uint32_t* rows, size_t n, float* out);
