@@ -19,6 +19,7 @@ namespace {
 
 using Index = unum::usearch::index_gt<float, uint64_t, uint32_t>;
 constexpr size_t kContexts = 64;  // concurrent searches/inserts the graph allows
+constexpr uint32_t kNoRow = 0xFFFFFFFFu;  // padding of a neighbour list
 
 struct QueryRef {
   const float* padded;
@@ -144,10 +145,53 @@ void HnswIndex::Upsert(const KernelTable& kernels, const StoreView& view, const 
   }
   if (failed) throw Error(ErrorKind::kError, "ERR_FUSIONRANK_INDEX", "HNSW insert failed: " + first_error);
   slot_to_row_.resize(index.size(), 0);
+  std::vector<uint32_t> touched;
   for (size_t i = 0; i < n; ++i) {
     const uint32_t slot = static_cast<uint32_t>(row_to_slot_[rows[i]]);
     slot_to_row_[slot] = rows[i];
     if (index.level_of(slot) > index.level_of(entry_slot_)) entry_slot_ = slot;
+  }
+  // Inserting a node rewrites its own list and those of the nodes it links
+  // to. A large batch is copied whole; a small one node by node (a list that
+  // a later insert of the same batch pruned away keeps its extra link in the
+  // copy until the next full copy: a longer list, never a wrong row).
+  if (n * 8 >= index.size() || link_rows_ < row_to_slot_.size()) {
+    CopyLinks(nullptr);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t slot = static_cast<uint32_t>(row_to_slot_[rows[i]]);
+    touched.push_back(slot);
+    const auto neighbors = index.neighbors(slot, 0);
+    for (auto it = neighbors.begin(); it != neighbors.end(); ++it) touched.push_back(it.slot());
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  CopyLinks(&touched);
+}
+
+void HnswIndex::CopyLinks(const std::vector<uint32_t>* slots) {
+  const Index& index = impl_->index;
+  const size_t width = impl_->index.config().connectivity_base;
+  if (!slots) {
+    // Grown with headroom so that small catch-ups copy node by node.
+    const size_t rows = row_to_slot_.size() + row_to_slot_.size() / 8 + 64;
+    links_ = AllocateAligned<uint32_t>(rows * width);
+    std::fill(links_.get(), links_.get() + rows * width, kNoRow);
+    link_rows_ = rows;
+    link_width_ = width;
+  }
+  auto copy = [&](uint32_t slot) {
+    uint32_t* dst = links_.get() + size_t(slot_to_row_[slot]) * width;
+    size_t j = 0;
+    const auto neighbors = index.neighbors(slot, 0);
+    for (auto it = neighbors.begin(); it != neighbors.end() && j < width; ++it) dst[j++] = slot_to_row_[it.slot()];
+    for (; j < width; ++j) dst[j] = kNoRow;
+  };
+  if (slots) {
+    for (uint32_t slot : *slots) copy(slot);
+  } else {
+    for (size_t slot = 0; slot < index.size(); ++slot) copy(static_cast<uint32_t>(slot));
   }
 }
 
@@ -159,13 +203,14 @@ void HnswIndex::RebuildSlotMap() {
     slot_to_row_[slot] = static_cast<uint32_t>(unum::usearch::get_key(index.at(slot)));
     if (index.level_of(slot) > index.level_of(entry_slot_)) entry_slot_ = static_cast<uint32_t>(slot);
   }
+  CopyLinks(nullptr);
 }
 
 namespace {
 
 struct Candidate {
   float sim;
-  uint32_t slot;
+  uint32_t slot;  // a graph slot on the upper levels, a row on the base level
 };
 // Frontier: a max-heap on similarity (best first). Results: a min-heap
 // (the worst kept result on top).
@@ -210,13 +255,12 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
   } release{this, thread};
   Scratch& s = *scratch_[thread];
 
-  const size_t nodes = index.size();
   const uint32_t* slot_to_row = slot_to_row_.data();
   const uint8_t* base = view.block->data.get();
   const size_t element_bytes = view.dtype == Dtype::kF32 ? 4 : view.dtype == Dtype::kF16 ? 2 : 1;
   const size_t row_bytes = view.pdim * element_bytes;
   const size_t ef = std::max(expansion, k);
-  size_t distances = 0, expanded = 0;
+  size_t distances = 0, expanded = 0, bridged = 0;
 
   // Scores s.slots[0..m) into s.sims, gathering their rows first so the
   // kernel sees one batch (its prefetch of the next rows overlaps the misses).
@@ -247,68 +291,79 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
     }
   }
 
-  // ---- best-first search of the base level
-  s.visited.assign((nodes + 63) / 64, 0);
+  // ---- best-first search of the base level, in row space (links_)
+  const size_t width = link_width_;
+  const uint32_t* links = links_.get();
+  s.visited.assign((link_rows_ + 63) / 64, 0);
   uint64_t* visited = s.visited.data();
-  auto visit = [&](uint32_t slot) {  // true when the slot was already visited
-    uint64_t& word = visited[slot >> 6];
-    const uint64_t bit = uint64_t(1) << (slot & 63);
+  auto visit = [&](uint32_t row) {  // true when the row was already visited
+    uint64_t& word = visited[row >> 6];
+    const uint64_t bit = uint64_t(1) << (row & 63);
     const bool seen = word & bit;
     word |= bit;
     return seen;
   };
+  auto list_of = [&](uint32_t row) { return links + size_t(row) * width; };
+  auto score_rows = [&](size_t m) {
+    s.sims.resize(m);
+    for (size_t i = 0; i < std::min<size_t>(m, 4); ++i) PrefetchLines(base + size_t(s.rows[i]) * row_bytes, row_bytes);
+    Score(kernels, view, padded_query, s.rows.data(), m, s.sims.data());
+    distances += m;
+  };
   s.frontier.clear();
   s.results.clear();
-  visit(current);
-  s.frontier.push_back({current_sim, current});
-  if (filter.Admits(slot_to_row[current])) s.results.push_back({current_sim, current});
+  const uint32_t start = slot_to_row[current];
+  visit(start);
+  s.frontier.push_back({current_sim, start});
+  if (filter.Admits(start)) s.results.push_back({current_sim, start});
   // Rows the filter rejects are never scored (at 30 % passing that saves
   // about half the row reads); they only serve as bridges, see below.
   const size_t two_hop_below = std::max<size_t>(2, impl_->options.connectivity / 4);
-  const size_t batch_cap = 2 * impl_->options.connectivity;
+  const size_t batch_cap = width;
   while (!s.frontier.empty()) {
     const Candidate c = s.frontier.front();
     if (s.results.size() >= ef && c.sim < s.results.front().sim) break;
     std::pop_heap(s.frontier.begin(), s.frontier.end(), FrontierBelow);
     s.frontier.pop_back();
     ++expanded;
-    if (!s.frontier.empty()) PrefetchLines(index.at(s.frontier.front().slot).key.ptr(), 192);
-    const auto neighbors = index.neighbors(c.slot, 0);
-    s.slots.clear();
+    if (!s.frontier.empty()) PrefetchLines(list_of(s.frontier.front().slot), width * sizeof(uint32_t));
+    const uint32_t* list = list_of(c.slot);
+    s.rows.clear();
     s.bridges.clear();
-    for (auto it = neighbors.begin(); it != neighbors.end(); ++it) {
-      const uint32_t slot = it.slot();
-      if (visit(slot)) continue;
-      if (filter.Admits(slot_to_row[slot])) s.slots.push_back(slot);
-      else s.bridges.push_back(slot);
+    for (size_t j = 0; j < width && list[j] != kNoRow; ++j) {
+      const uint32_t row = list[j];
+      if (visit(row)) continue;
+      if (filter.Admits(row)) s.rows.push_back(row);
+      else s.bridges.push_back(row);
     }
     // Too few admitted neighbours to keep the search connected: look through
     // the rejected ones to their admitted neighbours (ACORN's two-hop
     // expansion), at most batch_cap of them.
-    if (s.slots.size() < two_hop_below) {
-      for (uint32_t b : s.bridges) PrefetchLines(index.at(b).key.ptr(), 192);
+    if (s.rows.size() < two_hop_below) {
+      for (uint32_t b : s.bridges) PrefetchLines(list_of(b), width * sizeof(uint32_t));
       for (uint32_t b : s.bridges) {
-        if (s.slots.size() >= batch_cap) break;
-        const auto hop = index.neighbors(b, 0);
-        for (auto it = hop.begin(); it != hop.end() && s.slots.size() < batch_cap; ++it) {
-          const uint32_t slot = it.slot();
-          const uint64_t bit = uint64_t(1) << (slot & 63);
-          if (visited[slot >> 6] & bit) continue;
-          if (!filter.Admits(slot_to_row[slot])) continue;
-          visited[slot >> 6] |= bit;
-          s.slots.push_back(slot);
+        if (s.rows.size() >= batch_cap) break;
+        ++bridged;
+        const uint32_t* hop = list_of(b);
+        for (size_t j = 0; j < width && hop[j] != kNoRow && s.rows.size() < batch_cap; ++j) {
+          const uint32_t row = hop[j];
+          const uint64_t bit = uint64_t(1) << (row & 63);
+          if (visited[row >> 6] & bit) continue;
+          if (!filter.Admits(row)) continue;
+          visited[row >> 6] |= bit;
+          s.rows.push_back(row);
         }
       }
     }
-    if (s.slots.empty()) continue;
-    score_batch(s.slots.size());
-    for (size_t i = 0; i < s.slots.size(); ++i) {
+    if (s.rows.empty()) continue;
+    score_rows(s.rows.size());
+    for (size_t i = 0; i < s.rows.size(); ++i) {
       const float sim = s.sims[i];
       if (s.results.size() >= ef && !(sim > s.results.front().sim)) continue;
-      const uint32_t slot = s.slots[i];
-      s.frontier.push_back({sim, slot});
+      const uint32_t row = s.rows[i];
+      s.frontier.push_back({sim, row});
       std::push_heap(s.frontier.begin(), s.frontier.end(), FrontierBelow);
-      s.results.push_back({sim, slot});
+      s.results.push_back({sim, row});
       std::push_heap(s.results.begin(), s.results.end(), ResultAbove);
       if (s.results.size() > ef) {
         std::pop_heap(s.results.begin(), s.results.end(), ResultAbove);
@@ -316,8 +371,8 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
       }
     }
   }
-  for (const Candidate& r : s.results) out->Push(r.sim, slot_to_row[r.slot]);
-  if (stats) stats->distances += distances, stats->expanded += expanded;
+  for (const Candidate& r : s.results) out->Push(r.sim, r.slot);
+  if (stats) stats->distances += distances, stats->expanded += expanded, stats->bridged += bridged;
 }
 
 bool HnswIndex::Save(const std::string& path, std::string* error) const {

@@ -34,6 +34,7 @@ struct RowFilter {
 struct SearchStats {
   size_t distances = 0;  // rows scored
   size_t expanded = 0;   // graph nodes whose neighbours were read
+  size_t bridged = 0;    // rejected neighbours looked through (two-hop)
 };
 
 struct HnswOptions {
@@ -77,6 +78,9 @@ class HnswIndex {
   struct Scratch;
   void EnsureMutable();
   void RebuildSlotMap();
+  // Copies the base-level neighbour lists of `slots` into links_ (as rows);
+  // all of them when `slots` is null.
+  void CopyLinks(const std::vector<uint32_t>* slots);
   std::unique_ptr<Impl> impl_;
   std::vector<int64_t> row_to_slot_;
   std::vector<uint32_t> slot_to_row_;  // dense, rebuilt after every change
@@ -85,6 +89,13 @@ class HnswIndex {
   mutable std::vector<size_t> free_contexts_;
   mutable std::vector<std::unique_ptr<Scratch>> scratch_;  // per context, made on first use
   uint32_t entry_slot_ = 0;  // a node on the top level: where every descent starts
+  // The base level again, by row: link_width_ neighbour rows per row, padded
+  // with kNoRow, on huge pages. Searches spend most of their time reading
+  // neighbour lists; here one is two aligned cache lines, already in row
+  // space, instead of a slot list in the graph's tape.
+  AlignedPtr<uint32_t> links_;
+  size_t link_rows_ = 0;
+  size_t link_width_ = 0;
 };
 
 }  // namespace fr
