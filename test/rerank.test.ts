@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 
-import { Ranker, type RerankModel } from '../src/index.js';
+import { mlpOnnx } from '../bench/rank-model.js';
+import { FusionMlp, Ranker, type RerankModel } from '../src/index.js';
 import { DIM, makeCatalog, randomVector, rng } from './helpers/rank-fixtures.js';
 
 /** A linear model y = w·x + b, standing in for FusionMlp (same structural interface). */
@@ -122,5 +123,28 @@ describe('Ranker: rerank stage', () => {
     const broken: RerankModel = { inputSize: 1, outputSize: 1, predict: () => new Float32Array(1) };
     const r = new Ranker(fx.catalog, { retrieve: { exact: true }, signals, rerank: { model: broken, features: [{ signal: 'likes' }] } });
     expect(() => r.rank({ query: { visual: q } })).toThrow(expect.objectContaining({ code: 'ERR_FUSIONRANK_RERANK_OUTPUT' }));
+  });
+
+  test('a native FusionMlp runs inside the request and ranks like the same model called from JavaScript', async () => {
+    const mlp = FusionMlp.fromOnnx(mlpOnnx([width, 16, 1], 5));
+    const viaJs: RerankModel = { inputSize: mlp.inputSize, outputSize: mlp.outputSize, predict: (x) => mlp.predict(x) };
+    const options = (model: RerankModel) => ({ retrieve: { exact: true, k: 100 }, signals, rerank: { model, top: 40, features }, k: 10 });
+    const native = new Ranker(fx.catalog, options(mlp));
+    const js = new Ranker(fx.catalog, options(viaJs));
+    const random = rng(31);
+    for (let t = 0; t < 3; t++) {
+      const query = { visual: randomVector(DIM, random), text: randomVector(DIM + 8, random) };
+      const a = native.rank({ query, explain: true });
+      const b = js.rank({ query, explain: true });
+      expect(a.items.map((i) => i.id)).toEqual(b.items.map((i) => i.id));
+      a.items.forEach((item, i) => {
+        expect(item.score).toBeCloseTo(b.items[i].score, 5);
+        expect(item.rerank).toBeCloseTo(b.items[i].rerank!, 5);
+        expect(item.score).toBe(item.rerank); // mode 'replace'
+      });
+      expect(a.timings.rerankUs).toBeGreaterThan(0);
+      const c = await native.rankAsync({ query, explain: true });
+      expect(c.items).toEqual(a.items);
+    }
   });
 });

@@ -40,27 +40,37 @@ export interface NativeFilter {
   children?: NativeFilter[];
 }
 
-export interface NativeStage1 {
+/** A finished request: the selected items only, in order, as flat arrays. */
+export interface NativeRankResult {
   rows: Uint32Array;
-  fused: Float32Array;
-  raw: Float32Array;
-  normalized: Float32Array;
-  contribution: Float32Array;
+  scores: Float32Array;
+  rule: Uint8Array;
+  ruleDelta: Float32Array;
+  /** With explain: per item. */
+  fused?: Float32Array;
+  /** With explain: items x signals. */
+  raw?: Float32Array;
+  normalized?: Float32Array;
+  contribution?: Float32Array;
+  /** With explain: the rerank score per item, NaN when not reranked. */
+  rerank?: Float32Array;
+  candidates: number;
+  usedIndex: boolean;
+  retrieveUs: number;
+  scoreUs: number;
+  rerankUs: number;
+  diversifyUs: number;
+}
+
+/** Stage 1 of a plan whose rerank model runs in JavaScript. */
+export interface NativePending {
   features: Float32Array;
   featureRows: number;
   candidates: number;
   usedIndex: boolean;
   retrieveUs: number;
   scoreUs: number;
-  pending?: unknown;
-}
-
-export interface NativeStage2 {
-  order: Uint32Array;
-  scores: Float32Array;
-  rule: Uint8Array;
-  ruleDelta: Float32Array;
-  diversifyUs: number;
+  pending: unknown;
 }
 
 export interface NativeRankRequest {
@@ -74,9 +84,9 @@ export interface NativeRankRequest {
 }
 
 export interface NativeRanker {
-  rank(request: NativeRankRequest): NativeStage1 & Partial<NativeStage2>;
-  rankAsync(request: NativeRankRequest): Promise<NativeStage1 & Partial<NativeStage2>>;
-  finish(pending: unknown, rerankScores: Float32Array): NativeStage2;
+  rank(request: NativeRankRequest): NativeRankResult | NativePending;
+  rankAsync(request: NativeRankRequest): Promise<NativeRankResult | NativePending>;
+  finish(pending: unknown, rerankScores: Float32Array): NativeRankResult;
   prepare(threads: number): void;
 }
 

@@ -9,8 +9,9 @@ import { performance } from 'node:perf_hooks';
 
 import { compileFilter, type FilterSpec } from '../catalog/filter.js';
 import { internalsOf, lookupField, lookupVector, requireId, type Catalog, type CatalogInternals } from '../catalog/catalog.js';
-import { rankNative, type NativeRanker, type NativeRankRequest, type NativeStage1, type NativeStage2 } from '../catalog/native-types.js';
+import { rankNative, type NativePending, type NativeRanker, type NativeRankRequest, type NativeRankResult } from '../catalog/native-types.js';
 import { FusionrankError, invalidParameter, rangeError, typeError, withCallerStack } from '../errors.js';
+import { nativeModelOf } from '../rerank/fusion-mlp.js';
 import { requireInteger, requireOneOf } from '../util/validate.js';
 import { parseDuration } from './duration.js';
 import { rankPool } from './limiter.js';
@@ -196,6 +197,8 @@ export class Ranker {
   readonly #queryVectors: Set<string>;
   readonly #rules: CompiledRule[];
   readonly #model?: RerankModel;
+  /** The rerank model runs in JavaScript between two native calls. */
+  readonly #jsModel: boolean = false;
   readonly #rerankTop: number;
   readonly #cache: UserVectorCache;
   readonly #historyDecay: number;
@@ -345,7 +348,11 @@ export class Ranker {
         throw rangeError(`options.rerank.features add up to ${width} values but the model takes ${model.inputSize}`, 'ERR_FUSIONRANK_DIM_MISMATCH');
       const mode = r.mode === undefined ? 'replace' : requireOneOf(r.mode, 'options.rerank.mode', ['replace', 'blend'] as const);
       const weight = r.weight === undefined ? 0.5 : requireFraction(r.weight, 'options.rerank.weight');
-      rerank = { rerankTop: this.#rerankTop, features, rerankMode: mode, rerankWeight: weight };
+      // A native FusionMlp runs inside the ranker's own native call: the
+      // features never cross into JavaScript.
+      const nativeModel = nativeModelOf(model);
+      this.#jsModel = nativeModel === undefined;
+      rerank = { rerankTop: this.#rerankTop, features, rerankMode: mode, rerankWeight: weight, ...(nativeModel ? { nativeModel } : {}) };
     }
 
     // ---- diversity and rules
@@ -447,13 +454,15 @@ export class Ranker {
   rank(request: RankRequest = {}): RankResult {
     const start = performance.now();
     const nativeRequest = this.#request(request);
-    const stage1 = this.#native.rank(nativeRequest);
-    if (!this.#model) return this.#result(stage1, stage1 as NativeStage2, nativeRequest.explain, undefined, 0, start, Infinity);
+    const out = this.#native.rank(nativeRequest);
+    if (!this.#jsModel) return this.#result(out as NativeRankResult, nativeRequest.explain, start, Infinity);
+    const stage1 = out as NativePending;
     const rerankStart = performance.now();
-    const scores = this.#scores(this.#model.predict(stage1.features), stage1.featureRows);
+    const scores = this.#scores(this.#model!.predict(stage1.features), stage1.featureRows);
     const rerankUs = (performance.now() - rerankStart) * 1000;
-    const stage2 = this.#native.finish(stage1.pending, scores);
-    return this.#result(stage1, stage2, nativeRequest.explain, scores, rerankUs, start, Infinity);
+    const final = this.#native.finish(stage1.pending, scores);
+    final.rerankUs = rerankUs;
+    return this.#result(final, nativeRequest.explain, start, Infinity);
   }
 
   /**
@@ -471,17 +480,20 @@ export class Ranker {
       // Rows are mapped back to ids after the await: rows reassigned after
       // the native call started are left out.
       let version = 0;
-      const stage1 = await rankPool.run(() => {
+      const out = await rankPool.run(() => {
         version = this.#catalog.version();
         return this.#native.rankAsync(nativeRequest);
       });
-      if (!this.#model) return this.#result(stage1, stage1 as NativeStage2, nativeRequest.explain, undefined, 0, start, version);
+      if (!this.#jsModel) return this.#result(out as NativeRankResult, nativeRequest.explain, start, version);
+      const stage1 = out as NativePending;
+      const model = this.#model!;
       const rerankStart = performance.now();
-      const raw = this.#model.predictAsync ? await this.#model.predictAsync(stage1.features) : this.#model.predict(stage1.features);
+      const raw = model.predictAsync ? await model.predictAsync(stage1.features) : model.predict(stage1.features);
       const scores = this.#scores(raw, stage1.featureRows);
       const rerankUs = (performance.now() - rerankStart) * 1000;
-      const stage2 = this.#native.finish(stage1.pending, scores);
-      return this.#result(stage1, stage2, nativeRequest.explain, scores, rerankUs, start, version);
+      const final = this.#native.finish(stage1.pending, scores);
+      final.rerankUs = rerankUs;
+      return this.#result(final, nativeRequest.explain, start, version);
     } catch (error) {
       throw withCallerStack(error, caller);
     }
@@ -579,46 +591,46 @@ export class Ranker {
     return out;
   }
 
-  #result(stage1: NativeStage1, stage2: NativeStage2, explain: boolean, rerank: Float32Array | undefined, rerankUs: number, start: number, version: number): RankResult {
+  #result(out: NativeRankResult, explain: boolean, start: number, version: number): RankResult {
     const c = this.#catalog;
     const S = this.#signalNames.length;
     const items: RankedItem[] = [];
-    for (let j = 0; j < stage2.order.length; j++) {
-      const index = stage2.order[j];
-      const row = stage1.rows[index];
+    for (let j = 0; j < out.rows.length; j++) {
+      const row = out.rows[j];
       const id = c.idOf(row);
       // Removed, or freed and given to another item while an async request ran.
       if (id === undefined || c.assignedAt(row) > version) continue;
-      const item: RankedItem = { id, score: stage2.scores[j] };
+      const item: RankedItem = { id, score: out.scores[j] };
       if (explain) {
-        item.fused = stage1.fused[index];
+        item.fused = out.fused![j];
         item.signals = {};
         for (let s = 0; s < S; s++) {
-          const raw = stage1.raw[index * S + s];
-          const normalized = stage1.normalized[index * S + s];
+          const raw = out.raw![j * S + s];
+          const normalized = out.normalized![j * S + s];
           item.signals[this.#signalNames[s]] = {
             raw: Number.isNaN(raw) ? null : raw,
             normalized: Number.isNaN(normalized) ? null : normalized,
-            contribution: stage1.contribution[index * S + s],
+            contribution: out.contribution![j * S + s],
           };
         }
-        if (rerank && index < rerank.length) item.rerank = rerank[index];
-        const rule = stage2.rule[j];
-        if (rule) item.rule = { kind: RULE_KINDS[rule - 1], delta: stage2.ruleDelta[j] };
+        const rerank = out.rerank![j];
+        if (!Number.isNaN(rerank)) item.rerank = rerank;
+        const rule = out.rule[j];
+        if (rule) item.rule = { kind: RULE_KINDS[rule - 1], delta: out.ruleDelta[j] };
       }
       items.push(item);
     }
     return {
       items,
       timings: {
-        retrieveUs: stage1.retrieveUs,
-        scoreUs: stage1.scoreUs,
-        rerankUs,
-        diversifyUs: stage2.diversifyUs,
+        retrieveUs: out.retrieveUs,
+        scoreUs: out.scoreUs,
+        rerankUs: out.rerankUs,
+        diversifyUs: out.diversifyUs,
         totalUs: (performance.now() - start) * 1000,
       },
-      candidates: stage1.candidates,
-      usedIndex: stage1.usedIndex,
+      candidates: out.candidates,
+      usedIndex: out.usedIndex,
     };
   }
 }
