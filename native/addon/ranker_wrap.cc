@@ -269,6 +269,10 @@ RankRequest ParseRequest(Napi::Env env, Napi::Value value, const Ranker& ranker)
     if (f.ElementLength() != store.dim())
       Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
             "Expected a query of length " + std::to_string(store.dim()) + " for vector '" + catalog.vectors()[v].name + "'");
+    const size_t bad = FirstNonFinite(f.Data(), store.dim());
+    if (bad < store.dim())
+      Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_NON_FINITE",
+            "request.query." + catalog.vectors()[v].name + " has a non-finite element at " + std::to_string(bad));
     request.queries[v] = Guard(env, [&] { return PrepareQuery(*Data(env).kernels, f.Data(), store.dim(), store.pdim()); });
   }
   request.now = Num(o, "now", 0);

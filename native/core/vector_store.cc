@@ -67,10 +67,29 @@ void VectorStore::Reserve(size_t rows) {
   block_ = std::move(next);  // readers holding the old block keep it alive
 }
 
+size_t FirstNonFinite(const float* v, size_t n) {
+  // A value is not finite when its exponent bits are all ones.
+  constexpr uint32_t kExponent = 0x7f800000u;
+  constexpr size_t kBlock = 256;
+  for (size_t start = 0; start < n; start += kBlock) {
+    const size_t end = std::min(n, start + kBlock);
+    uint32_t bad = 0;
+    for (size_t i = start; i < end; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, v + i, sizeof(bits));
+      bad |= static_cast<uint32_t>((bits & kExponent) == kExponent);
+    }
+    if (bad)
+      for (size_t i = start; i < end; ++i)
+        if (!std::isfinite(v[i])) return i;
+  }
+  return n;
+}
+
 static void CheckFinite(const float* v, size_t count) {
-  for (size_t i = 0; i < count; ++i)
-    if (!std::isfinite(v[i]))
-      throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_NON_FINITE",
+  const size_t i = FirstNonFinite(v, count);
+  if (i < count)
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_NON_FINITE",
                   "Vectors must be finite: element " + std::to_string(i) + " is " +
                       (std::isnan(v[i]) ? "NaN" : "Infinity"));
 }

@@ -74,6 +74,10 @@ class VectorStore {
   std::vector<uint8_t> zero_;  // 1 where the added vector had norm 0
 };
 
+// Index of the first NaN or infinity in v[0..n), or n when every value is
+// finite. Branch-free over blocks, so a clean vector costs a few ns per 100.
+size_t FirstNonFinite(const float* v, size_t n);
+
 // Normalises `query` (dim floats) into a zero-padded, aligned buffer of pdim.
 // A zero query stays zero, so every score against it is 0.
 AlignedPtr<float> PrepareQuery(const KernelTable& kernels, const float* query, size_t dim,

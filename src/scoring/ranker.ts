@@ -449,6 +449,7 @@ export class Ranker {
    * @example const { items } = ranker.rank({ query: { visual: q }, explain: true });
    * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR for a query vector not in the catalog (lists the valid ones)
    * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH for a query vector of the wrong length
+   * @throws {RangeError} ERR_FUSIONRANK_NON_FINITE for a query vector with a NaN or infinite element
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ID for an id that is not a string
    */
   rank(request: RankRequest = {}): RankResult {
@@ -473,7 +474,6 @@ export class Ranker {
    * @example const { items } = await ranker.rankAsync({ query: { visual: q } });
    */
   async rankAsync(request: RankRequest = {}): Promise<RankResult> {
-    const caller = new Error();
     const start = performance.now();
     try {
       const nativeRequest = this.#request(request);
@@ -495,7 +495,9 @@ export class Ranker {
       final.rerankUs = rerankUs;
       return this.#result(final, nativeRequest.explain, start, version);
     } catch (error) {
-      throw withCallerStack(error, caller);
+      // Captured here rather than up front (~3 µs per request): V8's async
+      // stack traces still lead back through the caller's awaits.
+      throw withCallerStack(error, new Error());
     }
   }
 
@@ -541,8 +543,8 @@ export class Ranker {
         const v = lookupVector(c.vectors, name);
         if (!(value instanceof Float32Array)) throw typeError(invalidParameter(`request.query.${name}`, `a Float32Array of length ${v.dim}`, value));
         if (value.length !== v.dim) throw rangeError(invalidParameter(`request.query.${name}`, `a Float32Array of length ${v.dim}`, value), 'ERR_FUSIONRANK_DIM_MISMATCH');
-        for (let i = 0; i < value.length; i++)
-          if (!Number.isFinite(value[i])) throw rangeError(`request.query.${name} has a non-finite element at ${i}`, 'ERR_FUSIONRANK_NON_FINITE');
+        // Non-finite elements are found natively (ERR_FUSIONRANK_NON_FINITE, naming
+        // the vector and the index): a JS loop here cost ~2 µs per request.
         queries[v.index] = value;
       }
     }
