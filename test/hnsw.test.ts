@@ -34,6 +34,33 @@ describe('HNSW retrieval in the core', () => {
     expect(hits / total).toBeGreaterThanOrEqual(0.9);
   });
 
+  test('selective filters forced onto the graph keep their recall (sparse and filter-first traversals)', () => {
+    // creator c3 passes ~14 % (admitted rows only are scored); with
+    // contentType meme ~3.6 % (every neighbour is scored and navigated).
+    const cases = [
+      { filter: { creator: 'c3' }, keep: (id: string) => fx.fields.get(id)!.creator === 'c3' },
+      { filter: { creator: 'c3', contentType: 'meme' }, keep: (id: string) => fx.fields.get(id)!.creator === 'c3' && fx.fields.get(id)!.contentType === 'meme' },
+    ];
+    for (const { filter, keep } of cases) {
+      const ranker = new Ranker(fx.catalog, { retrieve: { vector: 'visual', k: 30, ef: 200 }, exactBelow: 0, filter, signals, k: 30, normalize: 'none' });
+      const random = rng(5);
+      let hits = 0, total = 0;
+      for (let t = 0; t < 10; t++) {
+        const q = randomVector(DIM, random);
+        const res = ranker.rank({ query: { visual: q } });
+        expect(res.usedIndex).toBe(true);
+        const truth = new Set(exactTop(fx, q, 30, keep));
+        expect(res.items.length).toBe(truth.size);
+        for (const item of res.items) {
+          expect(keep(item.id)).toBe(true);
+          if (truth.has(item.id)) hits++;
+        }
+        total += truth.size;
+      }
+      expect(hits / total).toBeGreaterThanOrEqual(0.9);
+    }
+  });
+
   test('a very selective filter falls back to an exact scan and still returns k', () => {
     const ranker = new Ranker(fx.catalog, { retrieve: { vector: 'visual', k: 20 }, exactBelow: 100, filter: { creator: 'c3', price: { lt: 10 } }, signals, k: 20, normalize: 'none' });
     const q = randomVector(DIM, rng(4));

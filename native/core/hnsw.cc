@@ -227,6 +227,7 @@ struct HnswIndex::Scratch {
   std::vector<uint64_t> visited;  // one bit per slot
   std::vector<Candidate> frontier, results;
   std::vector<uint32_t> slots, rows, bridges;
+  std::vector<uint8_t> admitted;  // per entry of rows
   std::vector<float> sims;
 };
 
@@ -316,8 +317,9 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
   visit(start);
   s.frontier.push_back({current_sim, start});
   if (filter.Admits(start)) s.results.push_back({current_sim, start});
-  // Rows the filter rejects are never scored (at 30 % passing that saves
-  // about half the row reads); they only serve as bridges, see below.
+  // Filter first: rows the filter rejects are never scored (at 30 % passing
+  // that saves about half the row reads); they only serve as bridges.
+  const bool filter_first = filter.selectivity > RowFilter::kFilterFirstAbove;
   const size_t two_hop_below = std::max<size_t>(2, impl_->options.connectivity / 4);
   const size_t batch_cap = width;
   while (!s.frontier.empty()) {
@@ -330,16 +332,22 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
     const uint32_t* list = list_of(c.slot);
     s.rows.clear();
     s.bridges.clear();
+    s.admitted.clear();
     for (size_t j = 0; j < width && list[j] != kNoRow; ++j) {
       const uint32_t row = list[j];
       if (visit(row)) continue;
-      if (filter.Admits(row)) s.rows.push_back(row);
-      else s.bridges.push_back(row);
+      const bool admitted = filter.Admits(row);
+      if (filter_first && !admitted) {
+        s.bridges.push_back(row);
+        continue;
+      }
+      s.rows.push_back(row);
+      s.admitted.push_back(admitted);
     }
     // Too few admitted neighbours to keep the search connected: look through
     // the rejected ones to their admitted neighbours (ACORN's two-hop
     // expansion), at most batch_cap of them.
-    if (s.rows.size() < two_hop_below) {
+    if (filter_first && s.rows.size() < two_hop_below) {
       for (uint32_t b : s.bridges) PrefetchLines(list_of(b), width * sizeof(uint32_t));
       for (uint32_t b : s.bridges) {
         if (s.rows.size() >= batch_cap) break;
@@ -352,6 +360,7 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
           if (!filter.Admits(row)) continue;
           visited[row >> 6] |= bit;
           s.rows.push_back(row);
+          s.admitted.push_back(true);
         }
       }
     }
@@ -363,6 +372,7 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
       const uint32_t row = s.rows[i];
       s.frontier.push_back({sim, row});
       std::push_heap(s.frontier.begin(), s.frontier.end(), FrontierBelow);
+      if (!s.admitted[i]) continue;
       s.results.push_back({sim, row});
       std::push_heap(s.results.begin(), s.results.end(), ResultAbove);
       if (s.results.size() > ef) {

@@ -23,6 +23,13 @@ struct RowFilter {
   size_t allowed_rows = 0;  // rows the bitset covers; rows past it are not admitted
   RowPredicate predicate = nullptr;
   const void* context = nullptr;
+  // Expected fraction of rows admitted. Above kFilterFirstAbove (4 %; at 5 %
+  // filter-first measured recall@100 0.99, at 2 % 0.84) the search
+  // scores admitted rows only (rejected ones are bridges); below, the
+  // admitted rows are too sparse to stay connected that way, so every
+  // neighbour is scored and navigated, and only admitted ones are returned.
+  double selectivity = 1.0;
+  static constexpr double kFilterFirstAbove = 0.04;
 
   bool Admits(uint32_t row) const {
     if (allowed && (row >= allowed_rows || !((allowed[row >> 6] >> (row & 63)) & 1))) return false;

@@ -192,6 +192,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
       RowFilter filter;
       filter.allowed = words.data();
       filter.allowed_rows = std::min(total_rows, words.size() * 64);
+      filter.selectivity = total_rows ? expected_passing / static_cast<double>(total_rows) : 1.0;
       if (!request.exclude.empty() || request.has_filter) filter.predicate = KeepRequestRow, filter.context = &ctx;
       column.index->Search(kernels, view, q, r.k, r.expansion ? r.expansion : std::max<size_t>(r.k, 64),
                            filter, &heap);
