@@ -173,6 +173,13 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     if (seen > 0) expected_passing *= static_cast<double>(kept) / static_cast<double>(seen);
   }
   std::vector<uint32_t> candidates;
+  // Each retriever's rows with their exact similarity to its query: the
+  // similarity signal on the same vector reuses them instead of rescoring.
+  struct Retrieved {
+    int vector;
+    TopKResult top;
+  };
+  std::vector<Retrieved> retrieved;
   bool retrieved_any = false;
   for (const RetrieverPlan& r : plan.retrievers) {
     const float* q = request.queries[r.vector].get();
@@ -223,6 +230,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     }
     TopKResult top = heap.Take();
     candidates.insert(candidates.end(), top.rows.begin(), top.rows.end());
+    retrieved.push_back({r.vector, std::move(top)});
   }
   if (!retrieved_any) {
     // No query vector: every filter-passing row is a candidate (a pure
@@ -274,7 +282,21 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
         const float* q = request.queries[sig.vector].get();
         if (!q || n == 0) break;
         const VectorColumn& column = catalog.vectors()[sig.vector];
-        Score(kernels, column.store->View(), q, candidates.data(), n, scratch.data());
+        // Known from a retriever on this vector (candidates are sorted), else scored now.
+        std::fill(scratch.begin(), scratch.end(), kNaN);
+        for (const Retrieved& r : retrieved) {
+          if (r.vector != sig.vector) continue;
+          for (size_t j = 0; j < r.top.rows.size(); ++j) {
+            const auto at = std::lower_bound(candidates.begin(), candidates.end(), r.top.rows[j]);
+            if (at != candidates.end() && *at == r.top.rows[j]) scratch[at - candidates.begin()] = r.top.scores[j];
+          }
+        }
+        std::vector<uint32_t> rows, where;
+        for (size_t i = 0; i < n; ++i)
+          if (std::isnan(scratch[i])) rows.push_back(candidates[i]), where.push_back(static_cast<uint32_t>(i));
+        std::vector<float> scored(rows.size());
+        if (!rows.empty()) Score(kernels, column.store->View(), q, rows.data(), rows.size(), scored.data());
+        for (size_t j = 0; j < rows.size(); ++j) scratch[where[j]] = scored[j];
         for (size_t i = 0; i < n; ++i) dst[i] = column.present[candidates[i]] ? scratch[i] : kNaN;
         break;
       }
