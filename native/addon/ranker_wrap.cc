@@ -317,7 +317,7 @@ std::vector<float> RunModel(const KernelTable& kernels, const Mlp& model, const 
   if (stage1.feature_rows > 0) {
     const size_t outputs = model.output_size();
     std::vector<float> out(stage1.feature_rows * outputs);
-    model.Forward(kernels, stage1.features.data(), model.input_size(), stage1.feature_rows, out.data());
+    model.Forward(kernels, stage1.features.get(), model.input_size(), stage1.feature_rows, out.data());
     for (size_t i = 0; i < scores.size(); ++i) scores[i] = out[i * outputs];
   }
   *us = NowUs() - t0;
@@ -371,10 +371,13 @@ Napi::Object ResultToJs(Napi::Env env, const Stage1& s1, const Stage2& s2, const
 
 // Stage 1 of a plan whose rerank model runs in JavaScript: the features and
 // a `pending` handle for finish().
-Napi::Object PendingToJs(Napi::Env env, std::unique_ptr<Pending> pending) {
+Napi::Object PendingToJs(Napi::Env env, std::unique_ptr<Pending> pending, size_t feature_size) {
   const Stage1& s = pending->stage1;
   Napi::Object out = Napi::Object::New(env);
-  out.Set("features", ToTyped(env, s.features));
+  const size_t count = s.feature_rows * feature_size;
+  auto features = Napi::Float32Array::New(env, count);
+  if (count) std::copy(s.features.get(), s.features.get() + count, features.Data());
+  out.Set("features", features);
   out.Set("featureRows", static_cast<double>(s.feature_rows));
   out.Set("candidates", static_cast<double>(s.retrieved));
   out.Set("usedIndex", s.used_index);
@@ -446,7 +449,7 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     pending->request = ParseRequest(env, info[0], *ranker_);
     pending->stage1 = Guard(env, [&] { return ranker_->RunStage1(kernels, pending->request); });
     const RankPlan& plan = ranker_->plan();
-    if (plan.rerank_top > 0 && !model_) return PendingToJs(env, std::move(pending));
+    if (plan.rerank_top > 0 && !model_) return PendingToJs(env, std::move(pending), plan.feature_size);
     double rerank_us = 0;
     std::vector<float> rerank;
     if (model_) rerank = Guard(env, [&] { return RunModel(kernels, *model_, pending->stage1, &rerank_us); });
@@ -506,7 +509,7 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     void OnOK() override {
       Napi::Env env = Env();
       if (ranker_->plan().rerank_top > 0 && !model_) {
-        deferred_.Resolve(PendingToJs(env, std::move(pending_)));
+        deferred_.Resolve(PendingToJs(env, std::move(pending_), ranker_->plan().feature_size));
         return;
       }
       deferred_.Resolve(ResultToJs(env, pending_->stage1, stage2_, pending_->request, ranker_->plan().signals.size(),

@@ -435,20 +435,23 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     const size_t fr = std::min(m, plan.rerank_top);
     const size_t F = plan.feature_size;
     out.feature_rows = fr;
-    out.features.assign(fr * F, 0.0f);
-    size_t offset = 0;
-    for (const FeaturePlan& f : plan.features) {
-      const StoreView feature_view =
-          f.kind == FeaturePlan::Kind::kVector ? catalog.vectors()[f.index].store->View() : StoreView{};
-      for (size_t j = 0; j < fr; ++j) {
-        float* dst = out.features.data() + j * F + offset;
-        const uint32_t row = out.rows[j];
+    out.features.reset(new float[fr * F]);
+    // Row by row: each item's features are written as one contiguous run
+    // while its vectors (just scored) are still in cache.
+    std::vector<StoreView> views(plan.features.size());
+    for (size_t fi = 0; fi < plan.features.size(); ++fi)
+      if (plan.features[fi].kind == FeaturePlan::Kind::kVector) views[fi] = catalog.vectors()[plan.features[fi].index].store->View();
+    for (size_t j = 0; j < fr; ++j) {
+      const uint32_t row = out.rows[j];
+      float* dst = out.features.get() + j * F;
+      for (size_t fi = 0; fi < plan.features.size(); ++fi) {
+        const FeaturePlan& f = plan.features[fi];
         switch (f.kind) {
-          case FeaturePlan::Kind::kVector: {
-            const VectorColumn& column = catalog.vectors()[f.index];
-            if (column.present[row]) DecodeRow(kernels, feature_view, row, dst);  // missing: zeros, flagged by kPresent
+          case FeaturePlan::Kind::kVector:
+            // Missing: zeros, flagged by a kPresent feature.
+            if (catalog.vectors()[f.index].present[row]) DecodeRow(kernels, views[fi], row, dst);
+            else std::fill(dst, dst + f.width, 0.0f);
             break;
-          }
           case FeaturePlan::Kind::kPresent:
             dst[0] = catalog.vectors()[f.index].present[row] ? 1.0f : 0.0f;
             break;
@@ -473,8 +476,8 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
             break;
           }
         }
+        dst += f.width;
       }
-      offset += f.width;
     }
   }
   out.score_us = NowUs() - t1;
