@@ -325,19 +325,31 @@ std::vector<float> RunModel(const KernelTable& kernels, const Mlp& model, const 
 }
 
 // What a request hands back to TypeScript: only the selected items, in
-// order, as flat typed arrays (rows, scores, rules; with explain also the
-// fused score, per-signal raw / normalized / contribution (items x
-// signals) and the rerank score, NaN where an item was not reranked).
-Napi::Object ResultToJs(Napi::Env env, const Stage1& s1, const Stage2& s2, const RankRequest& request,
-                        size_t signals, const float* rerank, size_t rerank_count, double rerank_us) {
+// order, as flat typed arrays in a plain array (positions, not named
+// properties: creating the key strings was a third of the main thread's
+// work per async request). See NativeRankResult in native-types.ts:
+//   [rows, scores, rule, ruleDelta, figures, fused, raw, normalized, contribution, rerank]
+// figures = Float64Array [candidates, usedIndex, retrieveUs, scoreUs, rerankUs, diversifyUs];
+// the explain entries (per item; raw / normalized / contribution items x
+// signals; rerank NaN where not reranked) only with explain.
+Napi::Array ResultToJs(Napi::Env env, const Stage1& s1, const Stage2& s2, const RankRequest& request,
+                       size_t signals, const float* rerank, size_t rerank_count, double rerank_us) {
   const size_t m = s2.order.size();
-  Napi::Object out = Napi::Object::New(env);
+  Napi::Array out = Napi::Array::New(env, request.explain ? 10 : 5);
   auto rows = Napi::Uint32Array::New(env, m);
   for (size_t j = 0; j < m; ++j) rows[j] = s1.rows[s2.order[j]];
-  out.Set("rows", rows);
-  out.Set("scores", ToTyped(env, s2.scores));
-  out.Set("rule", ToTyped(env, s2.rule));
-  out.Set("ruleDelta", ToTyped(env, s2.rule_delta));
+  out.Set(0u, rows);
+  out.Set(1u, ToTyped(env, s2.scores));
+  out.Set(2u, ToTyped(env, s2.rule));
+  out.Set(3u, ToTyped(env, s2.rule_delta));
+  auto figures = Napi::Float64Array::New(env, 6);
+  figures[0] = static_cast<double>(s1.retrieved);
+  figures[1] = s1.used_index ? 1 : 0;
+  figures[2] = s1.retrieve_us;
+  figures[3] = s1.score_us;
+  figures[4] = rerank_us;
+  figures[5] = s2.diversify_us;
+  out.Set(4u, figures);
   if (request.explain) {
     auto fused = Napi::Float32Array::New(env, m);
     auto raw = Napi::Float32Array::New(env, m * signals);
@@ -354,18 +366,12 @@ Napi::Object ResultToJs(Napi::Env env, const Stage1& s1, const Stage2& s2, const
         contribution[j * signals + s] = s1.contribution[i * signals + s];
       }
     }
-    out.Set("fused", fused);
-    out.Set("raw", raw);
-    out.Set("normalized", normalized);
-    out.Set("contribution", contribution);
-    out.Set("rerank", reranked);
+    out.Set(5u, fused);
+    out.Set(6u, raw);
+    out.Set(7u, normalized);
+    out.Set(8u, contribution);
+    out.Set(9u, reranked);
   }
-  out.Set("candidates", static_cast<double>(s1.retrieved));
-  out.Set("usedIndex", s1.used_index);
-  out.Set("retrieveUs", s1.retrieve_us);
-  out.Set("scoreUs", s1.score_us);
-  out.Set("rerankUs", rerank_us);
-  out.Set("diversifyUs", s2.diversify_us);
   return out;
 }
 

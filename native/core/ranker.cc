@@ -84,24 +84,14 @@ void NormalizeSignal(Normalize how, double rrf_k, const float* raw, float* out, 
   }
 }
 
+// What a row must also pass in this request, beyond the cached plan filter
+// and vector presence (the Passing bitsets).
 struct PredicateContext {
-  const uint8_t* passing;       // null = every alive row
-  const uint8_t* alive;
-  const uint8_t* present;
   const std::vector<uint32_t>* exclude;
   const Catalog* catalog;
   const FilterNode* request_filter;  // null = none
 };
 
-bool KeepRow(const void* ctx, uint32_t row) {
-  const auto* c = static_cast<const PredicateContext*>(ctx);
-  if (c->passing ? !c->passing[row] : !c->alive[row]) return false;
-  if (!c->present[row]) return false;
-  if (!c->exclude->empty() && std::binary_search(c->exclude->begin(), c->exclude->end(), row)) return false;
-  return !c->request_filter || Matches(*c->catalog, *c->request_filter, row);
-}
-
-// The per-request part of KeepRow, for rows the cached bitset admitted.
 bool KeepRequestRow(const void* ctx, uint32_t row) {
   const auto* c = static_cast<const PredicateContext*>(ctx);
   if (!c->exclude->empty() && std::binary_search(c->exclude->begin(), c->exclude->end(), row)) return false;
@@ -139,7 +129,9 @@ std::shared_ptr<const Passing> Ranker::PassingRows() const {
     ++fresh->count;
   }
   fresh->searchable.resize(catalog.vectors().size());
-  for (int v : IndexedVectors()) {
+  for (const RetrieverPlan& r : plan_.retrievers) {
+    const int v = r.vector;
+    if (!fresh->searchable[v].empty() || rows == 0) continue;
     const auto& present = catalog.vectors()[v].present;
     auto& words = fresh->searchable[v];
     words.assign((rows + 63) / 64, 0);
@@ -188,8 +180,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     const VectorColumn& column = catalog.vectors()[r.vector];
     const StoreView view = column.store->View();
     TopKHeap heap(r.k);
-    PredicateContext ctx{passing->bits.data(), catalog.alive_bits().data(), column.present.data(),
-                         &request.exclude, &catalog, request.has_filter ? &request.filter : nullptr};
+    PredicateContext ctx{&request.exclude, &catalog, request.has_filter ? &request.filter : nullptr};
     const bool use_index = !r.exact && expected_passing > static_cast<double>(plan.exact_below) && column.index &&
                            column.indexed_version == column.version;
     bool exact = !use_index;
@@ -221,10 +212,18 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
         for (size_t i = 0; i < m; ++i) heap.Push(scores[i], rows[i]);
         m = 0;
       };
-      for (uint32_t row = 0; row < total_rows; ++row) {
-        if (!KeepRow(&ctx, row)) continue;
-        rows[m++] = row;
-        if (m == kBlock) flush();
+      // Candidates come from the cached bitset, 64 rows per word: a
+      // selective filter skips most of the catalog a word at a time.
+      const auto& words = passing->searchable[r.vector];
+      const bool per_request = !request.exclude.empty() || request.has_filter;
+      for (size_t w = 0; w < words.size(); ++w) {
+        for (uint64_t bits = words[w]; bits; bits &= bits - 1) {
+          const uint32_t row = static_cast<uint32_t>(w * 64 + __builtin_ctzll(bits));
+          if (row >= total_rows) break;
+          if (per_request && !KeepRequestRow(&ctx, row)) continue;
+          rows[m++] = row;
+          if (m == kBlock) flush();
+        }
       }
       if (m) flush();
     }

@@ -40,27 +40,26 @@ export interface NativeFilter {
   children?: NativeFilter[];
 }
 
-/** A finished request: the selected items only, in order, as flat arrays. */
-export interface NativeRankResult {
-  rows: Uint32Array;
-  scores: Float32Array;
-  rule: Uint8Array;
-  ruleDelta: Float32Array;
-  /** With explain: per item. */
-  fused?: Float32Array;
-  /** With explain: items x signals. */
-  raw?: Float32Array;
-  normalized?: Float32Array;
-  contribution?: Float32Array;
-  /** With explain: the rerank score per item, NaN when not reranked. */
-  rerank?: Float32Array;
-  candidates: number;
-  usedIndex: boolean;
-  retrieveUs: number;
-  scoreUs: number;
-  rerankUs: number;
-  diversifyUs: number;
-}
+/**
+ * A finished request: the selected items only, in order, as flat typed
+ * arrays in a plain array (positions are cheaper to create than named
+ * properties). `figures` holds candidates, usedIndex (0/1), retrieveUs,
+ * scoreUs, rerankUs, diversifyUs. The explain entries are present with
+ * explain only: fused per item; raw, normalized and contribution items x
+ * signals; rerank per item, NaN where not reranked.
+ */
+export type NativeRankResult = [
+  rows: Uint32Array,
+  scores: Float32Array,
+  rule: Uint8Array,
+  ruleDelta: Float32Array,
+  figures: Float64Array,
+  fused?: Float32Array,
+  raw?: Float32Array,
+  normalized?: Float32Array,
+  contribution?: Float32Array,
+  rerank?: Float32Array,
+];
 
 /** Stage 1 of a plan whose rerank model runs in JavaScript. */
 export interface NativePending {

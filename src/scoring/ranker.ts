@@ -24,7 +24,14 @@ export interface RetrieverOptions {
   k?: number;
   /** Exact scan instead of HNSW. */
   exact?: boolean;
-  /** HNSW search breadth (ef); default max(k, 64). */
+  /**
+   * HNSW search breadth (ef, at least k); default max(k, 64). Larger explores
+   * more of the graph: higher recall, proportionally more rows scored. With a
+   * filter passing more than 4 % of rows only passing rows are scored (the
+   * others serve as bridges to their neighbours); below that every neighbour
+   * is scored and navigated. On the 200k-item bench catalog, a 30 % filter
+   * and k = ef = 500 reach recall@500 0.993 against exact filtered search.
+   */
   ef?: number;
 }
 
@@ -456,14 +463,12 @@ export class Ranker {
     const start = performance.now();
     const nativeRequest = this.#request(request);
     const out = this.#native.rank(nativeRequest);
-    if (!this.#jsModel) return this.#result(out as NativeRankResult, nativeRequest.explain, start, Infinity);
+    if (!this.#jsModel) return this.#result(out as NativeRankResult, nativeRequest.explain, 0, start, Infinity);
     const stage1 = out as NativePending;
     const rerankStart = performance.now();
     const scores = this.#scores(this.#model!.predict(stage1.features), stage1.featureRows);
     const rerankUs = (performance.now() - rerankStart) * 1000;
-    const final = this.#native.finish(stage1.pending, scores);
-    final.rerankUs = rerankUs;
-    return this.#result(final, nativeRequest.explain, start, Infinity);
+    return this.#result(this.#native.finish(stage1.pending, scores), nativeRequest.explain, rerankUs, start, Infinity);
   }
 
   /**
@@ -484,16 +489,14 @@ export class Ranker {
         version = this.#catalog.version();
         return this.#native.rankAsync(nativeRequest);
       });
-      if (!this.#jsModel) return this.#result(out as NativeRankResult, nativeRequest.explain, start, version);
+      if (!this.#jsModel) return this.#result(out as NativeRankResult, nativeRequest.explain, 0, start, version);
       const stage1 = out as NativePending;
       const model = this.#model!;
       const rerankStart = performance.now();
       const raw = model.predictAsync ? await model.predictAsync(stage1.features) : model.predict(stage1.features);
       const scores = this.#scores(raw, stage1.featureRows);
       const rerankUs = (performance.now() - rerankStart) * 1000;
-      const final = this.#native.finish(stage1.pending, scores);
-      final.rerankUs = rerankUs;
-      return this.#result(final, nativeRequest.explain, start, version);
+      return this.#result(this.#native.finish(stage1.pending, scores), nativeRequest.explain, rerankUs, start, version);
     } catch (error) {
       // Captured here rather than up front (~3 µs per request): V8's async
       // stack traces still lead back through the caller's awaits.
@@ -593,46 +596,48 @@ export class Ranker {
     return out;
   }
 
-  #result(out: NativeRankResult, explain: boolean, start: number, version: number): RankResult {
+  /** `jsRerankUs`: the time a JavaScript rerank model took (a native one is timed natively). */
+  #result(out: NativeRankResult, explain: boolean, jsRerankUs: number, start: number, version: number): RankResult {
     const c = this.#catalog;
     const S = this.#signalNames.length;
+    const [rows, scores, rules, ruleDelta, figures, fused, raws, normalizeds, contributions, reranks] = out;
     const items: RankedItem[] = [];
-    for (let j = 0; j < out.rows.length; j++) {
-      const row = out.rows[j];
+    for (let j = 0; j < rows.length; j++) {
+      const row = rows[j];
       const id = c.idOf(row);
       // Removed, or freed and given to another item while an async request ran.
       if (id === undefined || c.assignedAt(row) > version) continue;
-      const item: RankedItem = { id, score: out.scores[j] };
+      const item: RankedItem = { id, score: scores[j] };
       if (explain) {
-        item.fused = out.fused![j];
+        item.fused = fused![j];
         item.signals = {};
         for (let s = 0; s < S; s++) {
-          const raw = out.raw![j * S + s];
-          const normalized = out.normalized![j * S + s];
+          const raw = raws![j * S + s];
+          const normalized = normalizeds![j * S + s];
           item.signals[this.#signalNames[s]] = {
             raw: Number.isNaN(raw) ? null : raw,
             normalized: Number.isNaN(normalized) ? null : normalized,
-            contribution: out.contribution![j * S + s],
+            contribution: contributions![j * S + s],
           };
         }
-        const rerank = out.rerank![j];
+        const rerank = reranks![j];
         if (!Number.isNaN(rerank)) item.rerank = rerank;
-        const rule = out.rule[j];
-        if (rule) item.rule = { kind: RULE_KINDS[rule - 1], delta: out.ruleDelta[j] };
+        const rule = rules[j];
+        if (rule) item.rule = { kind: RULE_KINDS[rule - 1], delta: ruleDelta[j] };
       }
       items.push(item);
     }
     return {
       items,
       timings: {
-        retrieveUs: out.retrieveUs,
-        scoreUs: out.scoreUs,
-        rerankUs: out.rerankUs,
-        diversifyUs: out.diversifyUs,
+        retrieveUs: figures[2],
+        scoreUs: figures[3],
+        rerankUs: jsRerankUs || figures[4],
+        diversifyUs: figures[5],
         totalUs: (performance.now() - start) * 1000,
       },
-      candidates: out.candidates,
-      usedIndex: out.usedIndex,
+      candidates: figures[0],
+      usedIndex: figures[1] === 1,
     };
   }
 }
