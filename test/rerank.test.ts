@@ -71,6 +71,20 @@ describe('Ranker: rerank stage', () => {
     expect(res.timings.rerankUs).toBeGreaterThan(0);
   });
 
+  test('f16 vectors are decoded into the features exactly as catalog.get reads them', () => {
+    const f16 = makeCatalog(120, 51, 'f16');
+    const model = new LinearModel(new Float32Array(width));
+    const r = new Ranker(f16.catalog, { retrieve: { exact: true, k: 60 }, signals, rerank: { model, top: 30, features }, k: 5 });
+    r.rank({ query: { visual: q } });
+    const x = model.lastInput!;
+    // Each feature row's visual block is some stored item's vector, bit for bit.
+    const stored = [...f16.visual.keys()].map((id) => f16.catalog.get(id)!.vectors.visual);
+    for (let j = 0; j < 30; j++) {
+      const block = Array.from(x.subarray(j * width, j * width + DIM));
+      expect(stored.some((v) => v.every((value, d) => value === block[d]))).toBe(true);
+    }
+  });
+
   test('blend mode mixes fused and model scores; only the reranked head competes', () => {
     const model = new LinearModel(new Float32Array(width), 0);
     model.weights[DIM + DIM + 8 + 2] = 0.01; // price
