@@ -388,6 +388,21 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
   if (rerankOurs) summary.push({ check: 'rerank p95 ≤ 3 ms', value: `${(rerankOurs.p95Us / 1000).toFixed(3)} ms`, pass: rerankOurs.p95Us <= 3000 });
   if (rerankOurs && rerankGlued) summary.push({ check: 'rerank p95 ≤ 0.5 × glued', value: `${(rerankOurs.p95Us / rerankGlued.p95Us).toFixed(2)} ×`, pass: rerankOurs.p95Us <= 0.5 * rerankGlued.p95Us });
 
+  // ---- the feed's retrieval quality: its 500 candidates against exact filtered search
+  {
+    const simOnly = { visual: { kind: 'similarity' as const, vector: 'visual', weight: 1 } };
+    const graph = new Ranker(catalog, { retrieve: { vector: 'visual', k: 500 }, filter, signals: simOnly, normalize: 'none', k: 500 });
+    const exact = new Ranker(catalog, { retrieve: { vector: 'visual', k: 500, exact: true }, filter, signals: simOnly, normalize: 'none', k: 500 });
+    let hits = 0, total = 0;
+    for (let t = 0; t < 20; t++) {
+      const q = queries[t];
+      const truth = new Set(exact.rank({ query: { visual: q.visual } }).items.map((i) => i.id));
+      for (const item of graph.rank({ query: { visual: q.visual } }).items) if (truth.has(item.id)) hits++;
+      total += truth.size;
+    }
+    summary.push({ check: 'feed retrieval recall@500 vs exact filtered (ef = k = 500)', value: (hits / total).toFixed(3), pass: true });
+  }
+
   // ---- 1 % filter: no starvation, recall@100 against exact filtered search
   const rareFilter = { tags: { any: [RARE_TAG] } };
   const simOnly = { visual: { kind: 'similarity' as const, vector: 'visual', weight: 1 } };

@@ -34,6 +34,33 @@ describe('HNSW retrieval in the core', () => {
     expect(hits / total).toBeGreaterThanOrEqual(0.9);
   });
 
+  test('selective filters forced onto the graph keep their recall (sparse and filter-first traversals)', () => {
+    // creator c3 passes ~14 % (admitted rows only are scored); with
+    // contentType meme ~3.6 % (every neighbour is scored and navigated).
+    const cases = [
+      { filter: { creator: 'c3' }, keep: (id: string) => fx.fields.get(id)!.creator === 'c3' },
+      { filter: { creator: 'c3', contentType: 'meme' }, keep: (id: string) => fx.fields.get(id)!.creator === 'c3' && fx.fields.get(id)!.contentType === 'meme' },
+    ];
+    for (const { filter, keep } of cases) {
+      const ranker = new Ranker(fx.catalog, { retrieve: { vector: 'visual', k: 30, ef: 200 }, exactBelow: 0, filter, signals, k: 30, normalize: 'none' });
+      const random = rng(5);
+      let hits = 0, total = 0;
+      for (let t = 0; t < 10; t++) {
+        const q = randomVector(DIM, random);
+        const res = ranker.rank({ query: { visual: q } });
+        expect(res.usedIndex).toBe(true);
+        const truth = new Set(exactTop(fx, q, 30, keep));
+        expect(res.items.length).toBe(truth.size);
+        for (const item of res.items) {
+          expect(keep(item.id)).toBe(true);
+          if (truth.has(item.id)) hits++;
+        }
+        total += truth.size;
+      }
+      expect(hits / total).toBeGreaterThanOrEqual(0.9);
+    }
+  });
+
   test('a very selective filter falls back to an exact scan and still returns k', () => {
     const ranker = new Ranker(fx.catalog, { retrieve: { vector: 'visual', k: 20 }, exactBelow: 100, filter: { creator: 'c3', price: { lt: 10 } }, signals, k: 20, normalize: 'none' });
     const q = randomVector(DIM, rng(4));
@@ -78,6 +105,36 @@ describe('HNSW retrieval in the core', () => {
     local.catalog.upsert([{ id: moved, vectors: { visual: q.map((x) => x * 2) } }]);
     const afterMove = ranker.rank({ query: { visual: q } }).items.slice(0, 2).map((i) => i.id).sort();
     expect(afterMove).toEqual(['exact-match', moved].sort());
+  });
+
+  test('recall holds after many small catch-ups (neighbour lists refreshed node by node)', () => {
+    const local = makeCatalog(2000, 29);
+    const ranker = new Ranker(local.catalog, { retrieve: { vector: 'visual', k: 20, ef: 100 }, exactBelow: 0, signals, k: 20, normalize: 'none' });
+    ranker.prepare({ threads: 1 });
+    const random = rng(41);
+    // 40 batches of 5: each catch-up is small enough to refresh lists one by one.
+    for (let b = 0; b < 40; b++) {
+      const batch = Array.from({ length: 5 }, (_, i) => {
+        const v = randomVector(DIM, random);
+        local.visual.set(`new-${b}-${i}`, v);
+        return { id: `new-${b}-${i}`, vectors: { visual: v } };
+      });
+      local.catalog.upsert(batch);
+      ranker.rank({ query: { visual: batch[0].vectors.visual } });
+    }
+    let hits = 0, total = 0;
+    for (let t = 0; t < 10; t++) {
+      const q = randomVector(DIM, random);
+      const res = ranker.rank({ query: { visual: q } });
+      expect(res.usedIndex).toBe(true);
+      const truth = new Set(exactTop(local, q, 20, () => true));
+      for (const item of res.items) if (truth.has(item.id)) hits++;
+      total += truth.size;
+    }
+    expect(hits / total).toBeGreaterThanOrEqual(0.9);
+    // Every inserted item is reachable: querying with its own vector finds it first.
+    for (const id of ['new-0-0', 'new-17-3', 'new-39-4'])
+      expect(ranker.rank({ query: { visual: local.visual.get(id)! } }).items[0].id).toBe(id);
   });
 
   test('explicit exact retrieval is always available', () => {

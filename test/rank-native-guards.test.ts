@@ -41,7 +41,7 @@ describe('native catalog / ranker guards', () => {
       c.setVectors(0, new Uint32Array([0, 1]), new Float32Array([1, 0, 0, 0, 0, 1, 0, 0]), new Uint8Array([1, 1]));
       const r = new m.NativeRanker(c, { retrievers: [{ vector: 0, k: 5, exact: true }], signals: [{ kind: 'similarity', vector: 0, weight: 1 }], k: 5 });
       r.rankAsync({ queries: [new Float32Array([0, 1, 0, 0])], now: 0, ruleRows: [], explain: false })
-        .then((res) => parentPort.postMessage(Array.from(res.rows)));
+        .then((res) => parentPort.postMessage(Array.from(res[0]))); // [rows, scores, ...]
     `;
     const results = await Promise.all(
       [0, 1].map(

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 
-import { Ranker, type RerankModel } from '../src/index.js';
+import { mlpOnnx } from '../bench/rank-model.js';
+import { FusionMlp, Ranker, type RerankModel } from '../src/index.js';
 import { DIM, makeCatalog, randomVector, rng } from './helpers/rank-fixtures.js';
 
 /** A linear model y = w·x + b, standing in for FusionMlp (same structural interface). */
@@ -70,6 +71,20 @@ describe('Ranker: rerank stage', () => {
     expect(res.timings.rerankUs).toBeGreaterThan(0);
   });
 
+  test('f16 vectors are decoded into the features exactly as catalog.get reads them', () => {
+    const f16 = makeCatalog(120, 51, 'f16');
+    const model = new LinearModel(new Float32Array(width));
+    const r = new Ranker(f16.catalog, { retrieve: { exact: true, k: 60 }, signals, rerank: { model, top: 30, features }, k: 5 });
+    r.rank({ query: { visual: q } });
+    const x = model.lastInput!;
+    // Each feature row's visual block is some stored item's vector, bit for bit.
+    const stored = [...f16.visual.keys()].map((id) => f16.catalog.get(id)!.vectors.visual);
+    for (let j = 0; j < 30; j++) {
+      const block = Array.from(x.subarray(j * width, j * width + DIM));
+      expect(stored.some((v) => v.every((value, d) => value === block[d]))).toBe(true);
+    }
+  });
+
   test('blend mode mixes fused and model scores; only the reranked head competes', () => {
     const model = new LinearModel(new Float32Array(width), 0);
     model.weights[DIM + DIM + 8 + 2] = 0.01; // price
@@ -122,5 +137,28 @@ describe('Ranker: rerank stage', () => {
     const broken: RerankModel = { inputSize: 1, outputSize: 1, predict: () => new Float32Array(1) };
     const r = new Ranker(fx.catalog, { retrieve: { exact: true }, signals, rerank: { model: broken, features: [{ signal: 'likes' }] } });
     expect(() => r.rank({ query: { visual: q } })).toThrow(expect.objectContaining({ code: 'ERR_FUSIONRANK_RERANK_OUTPUT' }));
+  });
+
+  test('a native FusionMlp runs inside the request and ranks like the same model called from JavaScript', async () => {
+    const mlp = FusionMlp.fromOnnx(mlpOnnx([width, 16, 1], 5));
+    const viaJs: RerankModel = { inputSize: mlp.inputSize, outputSize: mlp.outputSize, predict: (x) => mlp.predict(x) };
+    const options = (model: RerankModel) => ({ retrieve: { exact: true, k: 100 }, signals, rerank: { model, top: 40, features }, k: 10 });
+    const native = new Ranker(fx.catalog, options(mlp));
+    const js = new Ranker(fx.catalog, options(viaJs));
+    const random = rng(31);
+    for (let t = 0; t < 3; t++) {
+      const query = { visual: randomVector(DIM, random), text: randomVector(DIM + 8, random) };
+      const a = native.rank({ query, explain: true });
+      const b = js.rank({ query, explain: true });
+      expect(a.items.map((i) => i.id)).toEqual(b.items.map((i) => i.id));
+      a.items.forEach((item, i) => {
+        expect(item.score).toBeCloseTo(b.items[i].score, 5);
+        expect(item.rerank).toBeCloseTo(b.items[i].rerank!, 5);
+        expect(item.score).toBe(item.rerank); // mode 'replace'
+      });
+      expect(a.timings.rerankUs).toBeGreaterThan(0);
+      const c = await native.rankAsync({ query, explain: true });
+      expect(c.items).toEqual(a.items);
+    }
   });
 });

@@ -14,6 +14,7 @@ struct AddonData {
   const KernelTable* kernels = nullptr;
   Napi::FunctionReference vector_store_ctor;
   Napi::FunctionReference catalog_ctor;
+  Napi::FunctionReference mlp_ctor;
 };
 
 inline AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -338,12 +338,23 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
 
   std::shared_ptr<Mlp> mlp_;
   std::shared_ptr<BufferPool> pool_ = std::make_shared<BufferPool>();
+
+ public:
+  std::shared_ptr<const Mlp> mlp() const { return mlp_; }
 };
 
 }  // namespace
 
+std::shared_ptr<const Mlp> MlpFromJs(Napi::Env env, Napi::Value value) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(Data(env).mlp_ctor.Value()))
+    Throw(env, ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "Expected a NativeFusionMlp");
+  return FusionMlpWrap::Unwrap(value.As<Napi::Object>())->mlp();
+}
+
 void InitFusionMlp(Napi::Env env, Napi::Object exports) {
-  exports.Set("NativeFusionMlp", FusionMlpWrap::Define(env));
+  Napi::Function ctor = FusionMlpWrap::Define(env);
+  Data(env).mlp_ctor = Napi::Persistent(ctor);
+  exports.Set("NativeFusionMlp", ctor);
 }
 
 }  // namespace fr

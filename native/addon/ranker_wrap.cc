@@ -250,6 +250,9 @@ struct Pending {
   Stage1 stage1;
 };
 
+// Stands in for the scores of a rerank over zero rows (null means no rerank).
+const float kNoScore = 0;
+
 RankRequest ParseRequest(Napi::Env env, Napi::Value value, const Ranker& ranker) {
   Napi::Object o = Obj(env, value, "request");
   const Catalog& catalog = *ranker.catalog();
@@ -266,6 +269,10 @@ RankRequest ParseRequest(Napi::Env env, Napi::Value value, const Ranker& ranker)
     if (f.ElementLength() != store.dim())
       Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
             "Expected a query of length " + std::to_string(store.dim()) + " for vector '" + catalog.vectors()[v].name + "'");
+    const size_t bad = FirstNonFinite(f.Data(), store.dim());
+    if (bad < store.dim())
+      Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_NON_FINITE",
+            "request.query." + catalog.vectors()[v].name + " has a non-finite element at " + std::to_string(bad));
     request.queries[v] = Guard(env, [&] { return PrepareQuery(*Data(env).kernels, f.Data(), store.dim(), store.pdim()); });
   }
   request.now = Num(o, "now", 0);
@@ -302,30 +309,88 @@ Napi::TypedArrayOf<T> ToTyped(Napi::Env env, const std::vector<T>& v) {
   return out;
 }
 
-Napi::Object Stage1ToJs(Napi::Env env, const Stage1& s) {
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("rows", ToTyped(env, s.rows));
-  out.Set("fused", ToTyped(env, s.fused));
-  if (!s.raw.empty() || !s.rows.empty()) {
-    out.Set("raw", ToTyped(env, s.raw));
-    out.Set("normalized", ToTyped(env, s.normalized));
-    out.Set("contribution", ToTyped(env, s.contribution));
+// Runs a native rerank model over the stage-1 features: the first output of
+// each row is its score.
+std::vector<float> RunModel(const KernelTable& kernels, const Mlp& model, const Stage1& stage1, double* us) {
+  const double t0 = NowUs();
+  std::vector<float> scores(stage1.feature_rows);
+  if (stage1.feature_rows > 0) {
+    const size_t outputs = model.output_size();
+    std::vector<float> out(stage1.feature_rows * outputs);
+    model.Forward(kernels, stage1.features.get(), model.input_size(), stage1.feature_rows, out.data());
+    for (size_t i = 0; i < scores.size(); ++i) scores[i] = out[i * outputs];
   }
-  out.Set("features", ToTyped(env, s.features));
+  *us = NowUs() - t0;
+  return scores;
+}
+
+// What a request hands back to TypeScript: only the selected items, in
+// order, as flat typed arrays in a plain array (positions, not named
+// properties: creating the key strings was a third of the main thread's
+// work per async request). See NativeRankResult in native-types.ts:
+//   [rows, scores, rule, ruleDelta, figures, fused, raw, normalized, contribution, rerank]
+// figures = Float64Array [candidates, usedIndex, retrieveUs, scoreUs, rerankUs, diversifyUs];
+// the explain entries (per item; raw / normalized / contribution items x
+// signals; rerank NaN where not reranked) only with explain.
+Napi::Array ResultToJs(Napi::Env env, const Stage1& s1, const Stage2& s2, const RankRequest& request,
+                       size_t signals, const float* rerank, size_t rerank_count, double rerank_us) {
+  const size_t m = s2.order.size();
+  Napi::Array out = Napi::Array::New(env, request.explain ? 10 : 5);
+  auto rows = Napi::Uint32Array::New(env, m);
+  for (size_t j = 0; j < m; ++j) rows[j] = s1.rows[s2.order[j]];
+  out.Set(0u, rows);
+  out.Set(1u, ToTyped(env, s2.scores));
+  out.Set(2u, ToTyped(env, s2.rule));
+  out.Set(3u, ToTyped(env, s2.rule_delta));
+  auto figures = Napi::Float64Array::New(env, 6);
+  figures[0] = static_cast<double>(s1.retrieved);
+  figures[1] = s1.used_index ? 1 : 0;
+  figures[2] = s1.retrieve_us;
+  figures[3] = s1.score_us;
+  figures[4] = rerank_us;
+  figures[5] = s2.diversify_us;
+  out.Set(4u, figures);
+  if (request.explain) {
+    auto fused = Napi::Float32Array::New(env, m);
+    auto raw = Napi::Float32Array::New(env, m * signals);
+    auto normalized = Napi::Float32Array::New(env, m * signals);
+    auto contribution = Napi::Float32Array::New(env, m * signals);
+    auto reranked = Napi::Float32Array::New(env, m);
+    for (size_t j = 0; j < m; ++j) {
+      const size_t i = s2.order[j];
+      fused[j] = s1.fused[i];
+      reranked[j] = rerank && i < rerank_count ? rerank[i] : NAN;
+      for (size_t s = 0; s < signals && i * signals + s < s1.raw.size(); ++s) {
+        raw[j * signals + s] = s1.raw[i * signals + s];
+        normalized[j * signals + s] = s1.normalized[i * signals + s];
+        contribution[j * signals + s] = s1.contribution[i * signals + s];
+      }
+    }
+    out.Set(5u, fused);
+    out.Set(6u, raw);
+    out.Set(7u, normalized);
+    out.Set(8u, contribution);
+    out.Set(9u, reranked);
+  }
+  return out;
+}
+
+// Stage 1 of a plan whose rerank model runs in JavaScript: the features and
+// a `pending` handle for finish().
+Napi::Object PendingToJs(Napi::Env env, std::unique_ptr<Pending> pending, size_t feature_size) {
+  const Stage1& s = pending->stage1;
+  Napi::Object out = Napi::Object::New(env);
+  const size_t count = s.feature_rows * feature_size;
+  auto features = Napi::Float32Array::New(env, count);
+  if (count) std::copy(s.features.get(), s.features.get() + count, features.Data());
+  out.Set("features", features);
   out.Set("featureRows", static_cast<double>(s.feature_rows));
   out.Set("candidates", static_cast<double>(s.retrieved));
   out.Set("usedIndex", s.used_index);
   out.Set("retrieveUs", s.retrieve_us);
   out.Set("scoreUs", s.score_us);
+  out.Set("pending", Napi::External<Pending>::New(env, pending.release(), [](Napi::Env, Pending* p) { delete p; }));
   return out;
-}
-
-void Stage2ToJs(Napi::Env env, const Stage2& s, Napi::Object out) {
-  out.Set("order", ToTyped(env, s.order));
-  out.Set("scores", ToTyped(env, s.scores));
-  out.Set("rule", ToTyped(env, s.rule));
-  out.Set("ruleDelta", ToTyped(env, s.rule_delta));
-  out.Set("diversifyUs", s.diversify_us);
 }
 
 class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
@@ -347,6 +412,12 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     Napi::Object plan_object = Obj(env, info[1], "plan");
     std::shared_lock<std::shared_mutex> lock(catalog->mutex());
     RankPlan plan = ParsePlan(env, plan_object, *catalog);
+    Napi::Value model = plan_object.Get("nativeModel");
+    if (!model.IsUndefined() && !model.IsNull()) {
+      model_ = MlpFromJs(env, model);
+      if (plan.rerank_top == 0 || model_->input_size() != plan.feature_size)
+        BadPlan(env, "the rerank model's input size does not match the features");
+    }
     Guard(env, [&] { ranker_ = std::make_shared<Ranker>(catalog, std::move(plan)); });
   }
 
@@ -373,8 +444,8 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     return info.Env().Undefined();
   }
 
-  // Full pipeline when the plan has no rerank; otherwise stage 1 plus a
-  // `pending` handle for finish().
+  // The whole request when the plan has no rerank or a native model;
+  // otherwise stage 1 plus a `pending` handle for finish().
   Napi::Value Rank(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CatchUp(env, 1);
@@ -383,14 +454,16 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     auto pending = std::make_unique<Pending>();
     pending->request = ParseRequest(env, info[0], *ranker_);
     pending->stage1 = Guard(env, [&] { return ranker_->RunStage1(kernels, pending->request); });
-    Napi::Object out = Stage1ToJs(env, pending->stage1);
-    if (ranker_->plan().rerank_top > 0) {
-      out.Set("pending", Napi::External<Pending>::New(env, pending.release(), [](Napi::Env, Pending* p) { delete p; }));
-      return out;
-    }
-    Stage2 stage2 = Guard(env, [&] { return ranker_->RunStage2(kernels, pending->request, pending->stage1, nullptr, 0); });
-    Stage2ToJs(env, stage2, out);
-    return out;
+    const RankPlan& plan = ranker_->plan();
+    if (plan.rerank_top > 0 && !model_) return PendingToJs(env, std::move(pending), plan.feature_size);
+    double rerank_us = 0;
+    std::vector<float> rerank;
+    if (model_) rerank = Guard(env, [&] { return RunModel(kernels, *model_, pending->stage1, &rerank_us); });
+    const float* scores = model_ ? (rerank.empty() ? &kNoScore : rerank.data()) : nullptr;
+    Stage2 stage2 = Guard(env, [&] {
+      return ranker_->RunStage2(kernels, pending->request, pending->stage1, scores, rerank.size());
+    });
+    return ResultToJs(env, pending->stage1, stage2, pending->request, plan.signals.size(), scores, rerank.size(), rerank_us);
   }
 
   Napi::Value Finish(const Napi::CallbackInfo& info) {
@@ -408,17 +481,18 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     Stage2 stage2 = Guard(env, [&] {
       return ranker_->RunStage2(kernels, pending->request, pending->stage1, scores.Data(), scores.ElementLength());
     });
-    Napi::Object out = Napi::Object::New(env);
-    Stage2ToJs(env, stage2, out);
-    return out;
+    return ResultToJs(env, pending->stage1, stage2, pending->request, ranker_->plan().signals.size(), scores.Data(),
+                      scores.ElementLength(), 0);
   }
 
   class RankWorker : public Napi::AsyncWorker {
    public:
-    RankWorker(Napi::Env env, std::shared_ptr<Ranker> ranker, const KernelTable& kernels, std::unique_ptr<Pending> pending)
+    RankWorker(Napi::Env env, std::shared_ptr<Ranker> ranker, std::shared_ptr<const Mlp> model,
+               const KernelTable& kernels, std::unique_ptr<Pending> pending)
         : Napi::AsyncWorker(env, "fusionrank.rankAsync"),
           deferred_(Napi::Promise::Deferred::New(env)),
           ranker_(std::move(ranker)),
+          model_(std::move(model)),
           kernels_(kernels),
           pending_(std::move(pending)) {}
     Napi::Promise Promise() { return deferred_.Promise(); }
@@ -427,8 +501,9 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
       try {
         std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
         pending_->stage1 = ranker_->RunStage1(kernels_, pending_->request);
-        if (ranker_->plan().rerank_top == 0)
-          stage2_ = ranker_->RunStage2(kernels_, pending_->request, pending_->stage1, nullptr, 0);
+        if (model_) rerank_ = RunModel(kernels_, *model_, pending_->stage1, &rerank_us_);
+        if (ranker_->plan().rerank_top == 0 || model_)
+          stage2_ = ranker_->RunStage2(kernels_, pending_->request, pending_->stage1, Scores(), rerank_.size());
       } catch (const Error& e) {
         code_ = e.code();
         SetError(e.what());
@@ -439,22 +514,27 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     }
     void OnOK() override {
       Napi::Env env = Env();
-      Napi::Object out = Stage1ToJs(env, pending_->stage1);
-      if (ranker_->plan().rerank_top > 0)
-        out.Set("pending", Napi::External<Pending>::New(env, pending_.release(), [](Napi::Env, Pending* p) { delete p; }));
-      else
-        Stage2ToJs(env, stage2_, out);
-      deferred_.Resolve(out);
+      if (ranker_->plan().rerank_top > 0 && !model_) {
+        deferred_.Resolve(PendingToJs(env, std::move(pending_), ranker_->plan().feature_size));
+        return;
+      }
+      deferred_.Resolve(ResultToJs(env, pending_->stage1, stage2_, pending_->request, ranker_->plan().signals.size(),
+                                   Scores(), rerank_.size(), rerank_us_));
     }
     void OnError(const Napi::Error& e) override {
       deferred_.Reject(MakeError(Env(), ErrorKind::kError, code_, e.Message()).Value());
     }
 
    private:
+    const float* Scores() const { return model_ ? (rerank_.empty() ? &kNoScore : rerank_.data()) : nullptr; }
+
     Napi::Promise::Deferred deferred_;
     std::shared_ptr<Ranker> ranker_;
+    std::shared_ptr<const Mlp> model_;
     const KernelTable& kernels_;
     std::unique_ptr<Pending> pending_;
+    std::vector<float> rerank_;
+    double rerank_us_ = 0;
     Stage2 stage2_;
     const char* code_ = "ERR_FUSIONRANK_INTERNAL";
   };
@@ -467,13 +547,14 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
       std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
       pending->request = ParseRequest(env, info[0], *ranker_);
     }
-    auto* worker = new RankWorker(env, ranker_, *Data(env).kernels, std::move(pending));
+    auto* worker = new RankWorker(env, ranker_, model_, *Data(env).kernels, std::move(pending));
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
   }
 
   std::shared_ptr<Ranker> ranker_;
+  std::shared_ptr<const Mlp> model_;  // a native rerank model, run inside the request
 };
 
 }  // namespace

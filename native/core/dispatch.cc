@@ -6,7 +6,8 @@ namespace fr {
 
 #define FR_TABLE(isa, suffix)                                                              \
   KernelTable {                                                                            \
-    isa, score_f32_##suffix, score_f16_##suffix, score_i8_##suffix, probe_read_##suffix,   \
+    isa, score_f32_##suffix, score_f16_##suffix, score_i8_##suffix, decode_f16_##suffix,   \
+        probe_read_##suffix,                                                               \
         probe_fma_##suffix, gemm_f32_##suffix, activate_f32_##suffix,                      \
         kProbeFmaFlops_##suffix                                                            \
   }

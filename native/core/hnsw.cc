@@ -19,42 +19,11 @@ namespace {
 
 using Index = unum::usearch::index_gt<float, uint64_t, uint32_t>;
 constexpr size_t kContexts = 64;  // concurrent searches/inserts the graph allows
+constexpr uint32_t kNoRow = 0xFFFFFFFFu;  // padding of a neighbour list
 
 struct QueryRef {
   const float* padded;
 };
-
-// binary16 -> binary32 by table: graph construction decodes rows constantly.
-const float* HalfTable() {
-  static const std::vector<float> table = [] {
-    std::vector<float> t(65536);
-    for (uint32_t h = 0; h < 65536; ++h) t[h] = HalfToFloat(static_cast<uint16_t>(h));
-    return t;
-  }();
-  return table.data();
-}
-
-// Decodes a stored row to f32 (already normalised).
-void DecodeRow(const StoreView& view, uint32_t row, float* out) {
-  const uint8_t* data = view.block->data.get();
-  switch (view.dtype) {
-    case Dtype::kF32:
-      std::memcpy(out, data + size_t(row) * view.pdim * 4, view.pdim * 4);
-      break;
-    case Dtype::kF16: {
-      const uint16_t* src = reinterpret_cast<const uint16_t*>(data) + size_t(row) * view.pdim;
-      const float* table = HalfTable();
-      for (size_t j = 0; j < view.pdim; ++j) out[j] = table[src[j]];
-      break;
-    }
-    case Dtype::kI8: {
-      const int8_t* src = reinterpret_cast<const int8_t*>(data) + size_t(row) * view.pdim;
-      const float scale = view.block->scales[row];
-      for (size_t j = 0; j < view.pdim; ++j) out[j] = scale * src[j];
-      break;
-    }
-  }
-}
 
 // Cosine distance between a query (or a row) and graph members, whose keys
 // are catalog rows.
@@ -86,56 +55,13 @@ struct RowMetric {
     }
     const uint64_t key = get_key(a);
     if (key != decoded_key || decoded_block != view->block.get()) {
-      DecodeRow(*view, static_cast<uint32_t>(key), buffer.get());
+      DecodeRow(*kernels, *view, static_cast<uint32_t>(key), buffer.get());
       decoded_key = key;
       decoded_block = view->block.get();
     }
     return Distance(buffer.get(), static_cast<uint32_t>(get_key(b)));
   }
 };
-
-// The same distance for searches, with member slots mapped to rows through
-// a dense array: no read of the graph node just to learn its key.
-struct SlotMetric {
-  const KernelTable* kernels;
-  const StoreView* view;
-  const uint32_t* slot_to_row;
-
-  template <typename Entry>
-  float operator()(const QueryRef& query, const Entry& entry) const {
-    uint32_t row = slot_to_row[get_slot(entry)];
-    float score;
-    Score(*kernels, *view, query.padded, &row, 1, &score);
-    return 1.0f - score;
-  }
-};
-
-// Prefetches the stored rows of the neighbours about to be measured, so the
-// random row reads overlap instead of stalling one after another.
-struct RowPrefetch {
-  const StoreView* view;
-  const uint32_t* slot_to_row;
-  size_t row_bytes;
-
-  static size_t SlotOf(uint32_t slot) { return slot; }
-  template <typename Member>
-  static size_t SlotOf(const Member& member) { return get_slot(member); }
-
-  template <typename Iterator>
-  void operator()(Iterator begin, Iterator end) const {
-    const uint8_t* base = view->block->data.get();
-    for (; begin != end; ++begin) {
-      const uint8_t* row = base + size_t(slot_to_row[SlotOf(*begin)]) * row_bytes;
-      for (size_t line = 0; line < row_bytes; line += 64) __builtin_prefetch(row + line);
-    }
-  }
-};
-
-[[noreturn]] void Fail(const char* what, unum::usearch::error_t& error) {
-  std::string message = std::string(what) + ": " + (error ? error.what() : "unknown error");
-  error.release();
-  throw Error(ErrorKind::kError, "ERR_FUSIONRANK_INDEX", message);
-}
 
 }  // namespace
 
@@ -194,7 +120,7 @@ void HnswIndex::Upsert(const KernelTable& kernels, const StoreView& view, const 
     config.thread = thread;
     for (size_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < n;) {
       const uint32_t row = rows[i];
-      DecodeRow(view, row, buffer.get());
+      DecodeRow(kernels, view, row, buffer.get());
       QueryRef query{buffer.get()};
       const int64_t slot = row_to_slot_[row];
       auto result = slot >= 0 ? index.update(index.iterator_at(static_cast<uint32_t>(slot)), row,
@@ -219,20 +145,97 @@ void HnswIndex::Upsert(const KernelTable& kernels, const StoreView& view, const 
   }
   if (failed) throw Error(ErrorKind::kError, "ERR_FUSIONRANK_INDEX", "HNSW insert failed: " + first_error);
   slot_to_row_.resize(index.size(), 0);
-  for (size_t i = 0; i < n; ++i) slot_to_row_[static_cast<size_t>(row_to_slot_[rows[i]])] = rows[i];
+  std::vector<uint32_t> touched;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t slot = static_cast<uint32_t>(row_to_slot_[rows[i]]);
+    slot_to_row_[slot] = rows[i];
+    if (index.level_of(slot) > index.level_of(entry_slot_)) entry_slot_ = slot;
+  }
+  // Inserting a node rewrites its own list and those of the nodes it links
+  // to. A large batch is copied whole; a small one node by node (a list that
+  // a later insert of the same batch pruned away keeps its extra link in the
+  // copy until the next full copy: a longer list, never a wrong row).
+  if (n * 8 >= index.size() || link_rows_ < row_to_slot_.size()) {
+    CopyLinks(nullptr);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t slot = static_cast<uint32_t>(row_to_slot_[rows[i]]);
+    touched.push_back(slot);
+    const auto neighbors = index.neighbors(slot, 0);
+    for (auto it = neighbors.begin(); it != neighbors.end(); ++it) touched.push_back(it.slot());
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  CopyLinks(&touched);
+}
+
+void HnswIndex::CopyLinks(const std::vector<uint32_t>* slots) {
+  const Index& index = impl_->index;
+  const size_t width = impl_->index.config().connectivity_base;
+  if (!slots) {
+    // Grown with headroom so that small catch-ups copy node by node.
+    const size_t rows = row_to_slot_.size() + row_to_slot_.size() / 8 + 64;
+    links_ = AllocateAligned<uint32_t>(rows * width);
+    std::fill(links_.get(), links_.get() + rows * width, kNoRow);
+    link_rows_ = rows;
+    link_width_ = width;
+  }
+  auto copy = [&](uint32_t slot) {
+    uint32_t* dst = links_.get() + size_t(slot_to_row_[slot]) * width;
+    size_t j = 0;
+    const auto neighbors = index.neighbors(slot, 0);
+    for (auto it = neighbors.begin(); it != neighbors.end() && j < width; ++it) dst[j++] = slot_to_row_[it.slot()];
+    for (; j < width; ++j) dst[j] = kNoRow;
+  };
+  if (slots) {
+    for (uint32_t slot : *slots) copy(slot);
+  } else {
+    for (size_t slot = 0; slot < index.size(); ++slot) copy(static_cast<uint32_t>(slot));
+  }
 }
 
 void HnswIndex::RebuildSlotMap() {
   const Index& index = impl_->index;
   slot_to_row_.assign(index.size(), 0);
-  for (size_t slot = 0; slot < index.size(); ++slot)
+  entry_slot_ = 0;
+  for (size_t slot = 0; slot < index.size(); ++slot) {
     slot_to_row_[slot] = static_cast<uint32_t>(unum::usearch::get_key(index.at(slot)));
+    if (index.level_of(slot) > index.level_of(entry_slot_)) entry_slot_ = static_cast<uint32_t>(slot);
+  }
+  CopyLinks(nullptr);
 }
 
+namespace {
+
+struct Candidate {
+  float sim;
+  uint32_t slot;  // a graph slot on the upper levels, a row on the base level
+};
+// Frontier: a max-heap on similarity (best first). Results: a min-heap
+// (the worst kept result on top).
+inline bool FrontierBelow(const Candidate& a, const Candidate& b) { return a.sim < b.sim; }
+inline bool ResultAbove(const Candidate& a, const Candidate& b) { return a.sim > b.sim; }
+
+inline void PrefetchLines(const void* p, size_t bytes) {
+  for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch(static_cast<const char*>(p) + line);
+}
+
+}  // namespace
+
+struct HnswIndex::Scratch {
+  std::vector<uint64_t> visited;  // one bit per slot
+  std::vector<Candidate> frontier, results;
+  std::vector<uint32_t> slots, rows, bridges;
+  std::vector<uint8_t> admitted;  // per entry of rows
+  std::vector<float> sims;
+};
+
 void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const float* padded_query,
-                       size_t k, size_t expansion, RowPredicate predicate, const void* context,
-                       TopKHeap* out) const {
-  if (k == 0 || impl_->index.size() == 0) return;
+                       size_t k, size_t expansion, const RowFilter& filter, TopKHeap* out,
+                       SearchStats* stats) const {
+  const Index& index = impl_->index;
+  if (k == 0 || index.size() == 0) return;
   size_t thread;
   {
     std::lock_guard<std::mutex> lock(contexts_mutex_);
@@ -240,6 +243,8 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
       throw Error(ErrorKind::kError, "ERR_FUSIONRANK_BUSY", "Too many concurrent searches on one index");
     thread = free_contexts_.back();
     free_contexts_.pop_back();
+    if (scratch_.size() < kContexts) scratch_.resize(kContexts);
+    if (!scratch_[thread]) scratch_[thread] = std::make_unique<Scratch>();
   }
   struct Release {
     const HnswIndex* self;
@@ -249,24 +254,139 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
       self->free_contexts_.push_back(thread);
     }
   } release{this, thread};
+  Scratch& s = *scratch_[thread];
 
-  SlotMetric metric{&kernels, &view, slot_to_row_.data()};
-  const size_t element_bytes = view.dtype == Dtype::kF32 ? 4 : view.dtype == Dtype::kF16 ? 2 : 1;
-  RowPrefetch prefetch{&view, slot_to_row_.data(), view.pdim * element_bytes};
-  unum::usearch::index_search_config_t config;
-  config.expansion = std::max(expansion, k);
-  config.thread = thread;
-  QueryRef query{padded_query};
   const uint32_t* slot_to_row = slot_to_row_.data();
-  auto keep = [&](const Index::member_cref_t& member) {
-    return predicate(context, slot_to_row[unum::usearch::get_slot(member)]);
+  const uint8_t* base = view.block->data.get();
+  const size_t element_bytes = view.dtype == Dtype::kF32 ? 4 : view.dtype == Dtype::kF16 ? 2 : 1;
+  const size_t row_bytes = view.pdim * element_bytes;
+  const size_t ef = std::max(expansion, k);
+  size_t distances = 0, expanded = 0, bridged = 0;
+
+  // Scores s.slots[0..m) into s.sims, gathering their rows first so the
+  // kernel sees one batch (its prefetch of the next rows overlaps the misses).
+  auto score_batch = [&](size_t m) {
+    s.rows.resize(m);
+    s.sims.resize(m);
+    for (size_t i = 0; i < m; ++i) s.rows[i] = slot_to_row[s.slots[i]];
+    for (size_t i = 0; i < std::min<size_t>(m, 4); ++i) PrefetchLines(base + size_t(s.rows[i]) * row_bytes, row_bytes);
+    Score(kernels, view, padded_query, s.rows.data(), m, s.sims.data());
+    distances += m;
   };
-  auto result = impl_->index.search(query, k, metric, config, keep, prefetch);
-  if (!result) Fail("HNSW search failed", result.error);
-  for (size_t i = 0; i < result.count; ++i) {
-    auto match = result[i];
-    out->Push(1.0f - match.distance, slot_to_row[unum::usearch::get_slot(match.member)]);
+
+  // ---- greedy descent through the upper levels
+  uint32_t current = entry_slot_;
+  s.slots.assign(1, current);
+  score_batch(1);
+  float current_sim = s.sims[0];
+  for (size_t level = index.max_level(); level > 0; --level) {
+    for (bool changed = true; changed;) {
+      changed = false;
+      const auto neighbors = index.neighbors(current, level);
+      s.slots.clear();
+      for (auto it = neighbors.begin(); it != neighbors.end(); ++it) s.slots.push_back(it.slot());
+      if (s.slots.empty()) break;
+      score_batch(s.slots.size());
+      for (size_t i = 0; i < s.slots.size(); ++i)
+        if (s.sims[i] > current_sim) current_sim = s.sims[i], current = s.slots[i], changed = true;
+    }
   }
+
+  // ---- best-first search of the base level, in row space (links_)
+  const size_t width = link_width_;
+  const uint32_t* links = links_.get();
+  s.visited.assign((link_rows_ + 63) / 64, 0);
+  uint64_t* visited = s.visited.data();
+  auto visit = [&](uint32_t row) {  // true when the row was already visited
+    uint64_t& word = visited[row >> 6];
+    const uint64_t bit = uint64_t(1) << (row & 63);
+    const bool seen = word & bit;
+    word |= bit;
+    return seen;
+  };
+  auto list_of = [&](uint32_t row) { return links + size_t(row) * width; };
+  auto score_rows = [&](size_t m) {
+    s.sims.resize(m);
+    for (size_t i = 0; i < std::min<size_t>(m, 4); ++i) PrefetchLines(base + size_t(s.rows[i]) * row_bytes, row_bytes);
+    Score(kernels, view, padded_query, s.rows.data(), m, s.sims.data());
+    distances += m;
+  };
+  s.frontier.clear();
+  s.results.clear();
+  const uint32_t start = slot_to_row[current];
+  visit(start);
+  s.frontier.push_back({current_sim, start});
+  if (filter.Admits(start)) s.results.push_back({current_sim, start});
+  // Filter first: rows the filter rejects are never scored (at 30 % passing
+  // that saves about half the row reads); they only serve as bridges.
+  const bool filter_first = filter.selectivity > RowFilter::kFilterFirstAbove;
+  const size_t two_hop_below = std::max<size_t>(2, impl_->options.connectivity / 4);
+  const size_t batch_cap = width;
+  while (!s.frontier.empty()) {
+    const Candidate c = s.frontier.front();
+    if (s.results.size() >= ef && c.sim < s.results.front().sim) break;
+    std::pop_heap(s.frontier.begin(), s.frontier.end(), FrontierBelow);
+    s.frontier.pop_back();
+    ++expanded;
+    // The next candidates are near the heap's top (its first three levels):
+    // fetch their lists while this one is processed (measured 3-5 % faster
+    // than fetching the root's alone).
+    for (size_t h = 0; h < std::min<size_t>(7, s.frontier.size()); ++h)
+      PrefetchLines(list_of(s.frontier[h].slot), width * sizeof(uint32_t));
+    const uint32_t* list = list_of(c.slot);
+    s.rows.clear();
+    s.bridges.clear();
+    s.admitted.clear();
+    for (size_t j = 0; j < width && list[j] != kNoRow; ++j) {
+      const uint32_t row = list[j];
+      if (visit(row)) continue;
+      const bool admitted = filter.Admits(row);
+      if (filter_first && !admitted) {
+        s.bridges.push_back(row);
+        continue;
+      }
+      s.rows.push_back(row);
+      s.admitted.push_back(admitted);
+    }
+    // Too few admitted neighbours to keep the search connected: look through
+    // the rejected ones to their admitted neighbours (ACORN's two-hop
+    // expansion), at most batch_cap of them.
+    if (filter_first && s.rows.size() < two_hop_below) {
+      for (uint32_t b : s.bridges) PrefetchLines(list_of(b), width * sizeof(uint32_t));
+      for (uint32_t b : s.bridges) {
+        if (s.rows.size() >= batch_cap) break;
+        ++bridged;
+        const uint32_t* hop = list_of(b);
+        for (size_t j = 0; j < width && hop[j] != kNoRow && s.rows.size() < batch_cap; ++j) {
+          const uint32_t row = hop[j];
+          const uint64_t bit = uint64_t(1) << (row & 63);
+          if (visited[row >> 6] & bit) continue;
+          if (!filter.Admits(row)) continue;
+          visited[row >> 6] |= bit;
+          s.rows.push_back(row);
+          s.admitted.push_back(true);
+        }
+      }
+    }
+    if (s.rows.empty()) continue;
+    score_rows(s.rows.size());
+    for (size_t i = 0; i < s.rows.size(); ++i) {
+      const float sim = s.sims[i];
+      if (s.results.size() >= ef && !(sim > s.results.front().sim)) continue;
+      const uint32_t row = s.rows[i];
+      s.frontier.push_back({sim, row});
+      std::push_heap(s.frontier.begin(), s.frontier.end(), FrontierBelow);
+      if (!s.admitted[i]) continue;
+      s.results.push_back({sim, row});
+      std::push_heap(s.results.begin(), s.results.end(), ResultAbove);
+      if (s.results.size() > ef) {
+        std::pop_heap(s.results.begin(), s.results.end(), ResultAbove);
+        s.results.pop_back();
+      }
+    }
+  }
+  for (const Candidate& r : s.results) out->Push(r.sim, r.slot);
+  if (stats) stats->distances += distances, stats->expanded += expanded, stats->bridged += bridged;
 }
 
 bool HnswIndex::Save(const std::string& path, std::string* error) const {

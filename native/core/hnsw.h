@@ -16,6 +16,34 @@ namespace fr {
 // Row filter evaluated during the graph search.
 using RowPredicate = bool (*)(const void* context, uint32_t row);
 
+// The rows a search may return: a bitset over rows (null = every row) and an
+// optional predicate, evaluated only on rows the bitset admits.
+struct RowFilter {
+  const uint64_t* allowed = nullptr;
+  size_t allowed_rows = 0;  // rows the bitset covers; rows past it are not admitted
+  RowPredicate predicate = nullptr;
+  const void* context = nullptr;
+  // Expected fraction of rows admitted. Above kFilterFirstAbove (4 %; at 5 %
+  // filter-first measured recall@100 0.99, at 2 % 0.84) the search
+  // scores admitted rows only (rejected ones are bridges); below, the
+  // admitted rows are too sparse to stay connected that way, so every
+  // neighbour is scored and navigated, and only admitted ones are returned.
+  double selectivity = 1.0;
+  static constexpr double kFilterFirstAbove = 0.04;
+
+  bool Admits(uint32_t row) const {
+    if (allowed && (row >= allowed_rows || !((allowed[row >> 6] >> (row & 63)) & 1))) return false;
+    return !predicate || predicate(context, row);
+  }
+};
+
+// What one search did, for tests and benches.
+struct SearchStats {
+  size_t distances = 0;  // rows scored
+  size_t expanded = 0;   // graph nodes whose neighbours were read
+  size_t bridged = 0;    // rejected neighbours looked through (two-hop)
+};
+
 struct HnswOptions {
   size_t connectivity = 16;
   size_t expansion_add = 128;
@@ -34,11 +62,11 @@ class HnswIndex {
   void Upsert(const KernelTable& kernels, const StoreView& view, const uint32_t* rows, size_t n,
               unsigned threads);
 
-  // The k best rows passing `predicate` (cosine, best first) into `out`.
-  // Safe to call from several threads at once.
+  // The k best rows the filter admits (cosine) into `out`, exploring at
+  // least `expansion` (ef) candidates. Safe to call from several threads.
   void Search(const KernelTable& kernels, const StoreView& view, const float* padded_query,
-              size_t k, size_t expansion, RowPredicate predicate, const void* context,
-              TopKHeap* out) const;
+              size_t k, size_t expansion, const RowFilter& filter, TopKHeap* out,
+              SearchStats* stats = nullptr) const;
 
   size_t size() const;
   bool Contains(uint32_t row) const { return row < row_to_slot_.size() && row_to_slot_[row] >= 0; }
@@ -54,14 +82,27 @@ class HnswIndex {
 
  private:
   struct Impl;
+  struct Scratch;
   void EnsureMutable();
   void RebuildSlotMap();
+  // Copies the base-level neighbour lists of `slots` into links_ (as rows);
+  // all of them when `slots` is null.
+  void CopyLinks(const std::vector<uint32_t>* slots);
   std::unique_ptr<Impl> impl_;
   std::vector<int64_t> row_to_slot_;
   std::vector<uint32_t> slot_to_row_;  // dense, rebuilt after every change
   std::string path_;  // the file a viewed graph maps
   mutable std::mutex contexts_mutex_;
   mutable std::vector<size_t> free_contexts_;
+  mutable std::vector<std::unique_ptr<Scratch>> scratch_;  // per context, made on first use
+  uint32_t entry_slot_ = 0;  // a node on the top level: where every descent starts
+  // The base level again, by row: link_width_ neighbour rows per row, padded
+  // with kNoRow, on huge pages. Searches spend most of their time reading
+  // neighbour lists; here one is two aligned cache lines, already in row
+  // space, instead of a slot list in the graph's tape.
+  AlignedPtr<uint32_t> links_;
+  size_t link_rows_ = 0;
+  size_t link_width_ = 0;
 };
 
 }  // namespace fr

@@ -84,19 +84,16 @@ void NormalizeSignal(Normalize how, double rrf_k, const float* raw, float* out, 
   }
 }
 
+// What a row must also pass in this request, beyond the cached plan filter
+// and vector presence (the Passing bitsets).
 struct PredicateContext {
-  const uint8_t* passing;       // null = every alive row
-  const uint8_t* alive;
-  const uint8_t* present;
   const std::vector<uint32_t>* exclude;
   const Catalog* catalog;
   const FilterNode* request_filter;  // null = none
 };
 
-bool KeepRow(const void* ctx, uint32_t row) {
+bool KeepRequestRow(const void* ctx, uint32_t row) {
   const auto* c = static_cast<const PredicateContext*>(ctx);
-  if (c->passing ? !c->passing[row] : !c->alive[row]) return false;
-  if (!c->present[row]) return false;
   if (!c->exclude->empty() && std::binary_search(c->exclude->begin(), c->exclude->end(), row)) return false;
   return !c->request_filter || Matches(*c->catalog, *c->request_filter, row);
 }
@@ -131,6 +128,16 @@ std::shared_ptr<const Passing> Ranker::PassingRows() const {
     fresh->bits[row] = 1;
     ++fresh->count;
   }
+  fresh->searchable.resize(catalog.vectors().size());
+  for (const RetrieverPlan& r : plan_.retrievers) {
+    const int v = r.vector;
+    if (!fresh->searchable[v].empty() || rows == 0) continue;
+    const auto& present = catalog.vectors()[v].present;
+    auto& words = fresh->searchable[v];
+    words.assign((rows + 63) / 64, 0);
+    for (uint32_t row = 0; row < rows; ++row)
+      if (fresh->bits[row] && present[row]) words[row >> 6] |= uint64_t(1) << (row & 63);
+  }
   passing_ = fresh;
   return passing_;
 }
@@ -158,6 +165,13 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     if (seen > 0) expected_passing *= static_cast<double>(kept) / static_cast<double>(seen);
   }
   std::vector<uint32_t> candidates;
+  // Each retriever's rows with their exact similarity to its query: the
+  // similarity signal on the same vector reuses them instead of rescoring.
+  struct Retrieved {
+    int vector;
+    TopKResult top;
+  };
+  std::vector<Retrieved> retrieved;
   bool retrieved_any = false;
   for (const RetrieverPlan& r : plan.retrievers) {
     const float* q = request.queries[r.vector].get();
@@ -166,15 +180,28 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     const VectorColumn& column = catalog.vectors()[r.vector];
     const StoreView view = column.store->View();
     TopKHeap heap(r.k);
-    PredicateContext ctx{passing->bits.data(), catalog.alive_bits().data(), column.present.data(),
-                         &request.exclude, &catalog, request.has_filter ? &request.filter : nullptr};
+    PredicateContext ctx{&request.exclude, &catalog, request.has_filter ? &request.filter : nullptr};
     const bool use_index = !r.exact && expected_passing > static_cast<double>(plan.exact_below) && column.index &&
                            column.indexed_version == column.version;
+    bool exact = !use_index;
     if (use_index) {
       out.used_index = true;
+      const auto& words = passing->searchable[r.vector];
+      RowFilter filter;
+      filter.allowed = words.data();
+      filter.allowed_rows = std::min(total_rows, words.size() * 64);
+      filter.selectivity = total_rows ? expected_passing / static_cast<double>(total_rows) : 1.0;
+      if (!request.exclude.empty() || request.has_filter) filter.predicate = KeepRequestRow, filter.context = &ctx;
       column.index->Search(kernels, view, q, r.k, r.expansion ? r.expansion : std::max<size_t>(r.k, 64),
-                           KeepRow, &ctx, &heap);
-    } else {
+                           filter, &heap);
+      // A filter can cut the graph into pieces the search does not reach;
+      // when it returns short while enough rows pass, scan exactly instead.
+      if (heap.size() < r.k && expected_passing > static_cast<double>(heap.size())) {
+        heap = TopKHeap(r.k);
+        exact = true;
+      }
+    }
+    if (exact) {
       // Exact filtered scan, in blocks of eligible rows.
       constexpr size_t kBlock = 512;
       uint32_t rows[kBlock];
@@ -185,15 +212,24 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
         for (size_t i = 0; i < m; ++i) heap.Push(scores[i], rows[i]);
         m = 0;
       };
-      for (uint32_t row = 0; row < total_rows; ++row) {
-        if (!KeepRow(&ctx, row)) continue;
-        rows[m++] = row;
-        if (m == kBlock) flush();
+      // Candidates come from the cached bitset, 64 rows per word: a
+      // selective filter skips most of the catalog a word at a time.
+      const auto& words = passing->searchable[r.vector];
+      const bool per_request = !request.exclude.empty() || request.has_filter;
+      for (size_t w = 0; w < words.size(); ++w) {
+        for (uint64_t bits = words[w]; bits; bits &= bits - 1) {
+          const uint32_t row = static_cast<uint32_t>(w * 64 + __builtin_ctzll(bits));
+          if (row >= total_rows) break;
+          if (per_request && !KeepRequestRow(&ctx, row)) continue;
+          rows[m++] = row;
+          if (m == kBlock) flush();
+        }
       }
       if (m) flush();
     }
     TopKResult top = heap.Take();
     candidates.insert(candidates.end(), top.rows.begin(), top.rows.end());
+    retrieved.push_back({r.vector, std::move(top)});
   }
   if (!retrieved_any) {
     // No query vector: every filter-passing row is a candidate (a pure
@@ -221,6 +257,19 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   // ---- signals: raw values, NaN where missing
   const size_t S = plan.signals.size();
   size_t n = candidates.size();
+  // Candidates are scattered rows: issue every field read up front so the
+  // cache misses overlap instead of stalling the signal loops one by one.
+  for (const SignalPlan& sig : plan.signals) {
+    if (sig.kind == SignalKind::kSimilarity || sig.kind == SignalKind::kBehavior) continue;
+    for (int f : sig.fields) {
+      const FieldColumn& field = catalog.fields()[f];
+      if (field.kind == FieldKind::kBool) {
+        for (uint32_t row : candidates) __builtin_prefetch(field.codes.data() + row);
+      } else {
+        for (uint32_t row : candidates) __builtin_prefetch(field.numbers.data() + row);
+      }
+    }
+  }
   std::vector<float> raw(n * S, kNaN);  // signal-major: raw[s * n + i]
   std::vector<float> scratch(n);
   for (size_t s = 0; s < S; ++s) {
@@ -232,7 +281,21 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
         const float* q = request.queries[sig.vector].get();
         if (!q || n == 0) break;
         const VectorColumn& column = catalog.vectors()[sig.vector];
-        Score(kernels, column.store->View(), q, candidates.data(), n, scratch.data());
+        // Known from a retriever on this vector (candidates are sorted), else scored now.
+        std::fill(scratch.begin(), scratch.end(), kNaN);
+        for (const Retrieved& r : retrieved) {
+          if (r.vector != sig.vector) continue;
+          for (size_t j = 0; j < r.top.rows.size(); ++j) {
+            const auto at = std::lower_bound(candidates.begin(), candidates.end(), r.top.rows[j]);
+            if (at != candidates.end() && *at == r.top.rows[j]) scratch[at - candidates.begin()] = r.top.scores[j];
+          }
+        }
+        std::vector<uint32_t> rows, where;
+        for (size_t i = 0; i < n; ++i)
+          if (std::isnan(scratch[i])) rows.push_back(candidates[i]), where.push_back(static_cast<uint32_t>(i));
+        std::vector<float> scored(rows.size());
+        if (!rows.empty()) Score(kernels, column.store->View(), q, rows.data(), rows.size(), scored.data());
+        for (size_t j = 0; j < rows.size(); ++j) scratch[where[j]] = scored[j];
         for (size_t i = 0; i < n; ++i) dst[i] = column.present[candidates[i]] ? scratch[i] : kNaN;
         break;
       }
@@ -371,19 +434,23 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     const size_t fr = std::min(m, plan.rerank_top);
     const size_t F = plan.feature_size;
     out.feature_rows = fr;
-    out.features.assign(fr * F, 0.0f);
-    size_t offset = 0;
-    AlignedPtr<float> decoded;
-    for (const FeaturePlan& f : plan.features) {
-      for (size_t j = 0; j < fr; ++j) {
-        float* dst = out.features.data() + j * F + offset;
-        const uint32_t row = out.rows[j];
+    out.features.reset(new float[fr * F]);
+    // Row by row: each item's features are written as one contiguous run
+    // while its vectors (just scored) are still in cache.
+    std::vector<StoreView> views(plan.features.size());
+    for (size_t fi = 0; fi < plan.features.size(); ++fi)
+      if (plan.features[fi].kind == FeaturePlan::Kind::kVector) views[fi] = catalog.vectors()[plan.features[fi].index].store->View();
+    for (size_t j = 0; j < fr; ++j) {
+      const uint32_t row = out.rows[j];
+      float* dst = out.features.get() + j * F;
+      for (size_t fi = 0; fi < plan.features.size(); ++fi) {
+        const FeaturePlan& f = plan.features[fi];
         switch (f.kind) {
-          case FeaturePlan::Kind::kVector: {
-            const VectorColumn& column = catalog.vectors()[f.index];
-            if (column.present[row]) column.store->Get(row, dst);  // missing: zeros, flagged by kPresent
+          case FeaturePlan::Kind::kVector:
+            // Missing: zeros, flagged by a kPresent feature.
+            if (catalog.vectors()[f.index].present[row]) DecodeRow(kernels, views[fi], row, dst);
+            else std::fill(dst, dst + f.width, 0.0f);
             break;
-          }
           case FeaturePlan::Kind::kPresent:
             dst[0] = catalog.vectors()[f.index].present[row] ? 1.0f : 0.0f;
             break;
@@ -408,8 +475,8 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
             break;
           }
         }
+        dst += f.width;
       }
-      offset += f.width;
     }
   }
   out.score_us = NowUs() - t1;
@@ -539,7 +606,7 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
     auto similarity_to_selected = [&](uint32_t i) -> float {
       const uint32_t row = stage1.rows[i];
       if (selected.empty() || !column.present[row]) return -1.0f;
-      column.store->Get(row, decoded.get());
+      DecodeRow(kernels, view, row, decoded.get());
       rows.clear();
       for (uint32_t s : selected)
         if (column.present[stage1.rows[s]]) rows.push_back(stage1.rows[s]);
@@ -561,7 +628,7 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
       // Update every window item's max similarity to the selected set.
       const uint32_t row = stage1.rows[chosen];
       if (!column.present[row]) return;
-      column.store->Get(row, decoded.get());
+      DecodeRow(kernels, view, row, decoded.get());
       rows.clear();
       std::vector<size_t> where;
       for (size_t w = 0; w < window.size(); ++w)

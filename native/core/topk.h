@@ -20,6 +20,7 @@ class TopKHeap {
   explicit TopKHeap(size_t k) : k_(k) { heap_.reserve(k); }
   void Push(float score, uint32_t row);
   void Merge(const TopKHeap& other);
+  size_t size() const { return heap_.size(); }
   // Sorted best first.
   TopKResult Take();
 

@@ -67,10 +67,29 @@ void VectorStore::Reserve(size_t rows) {
   block_ = std::move(next);  // readers holding the old block keep it alive
 }
 
+size_t FirstNonFinite(const float* v, size_t n) {
+  // A value is not finite when its exponent bits are all ones.
+  constexpr uint32_t kExponent = 0x7f800000u;
+  constexpr size_t kBlock = 256;
+  for (size_t start = 0; start < n; start += kBlock) {
+    const size_t end = std::min(n, start + kBlock);
+    uint32_t bad = 0;
+    for (size_t i = start; i < end; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, v + i, sizeof(bits));
+      bad |= static_cast<uint32_t>((bits & kExponent) == kExponent);
+    }
+    if (bad)
+      for (size_t i = start; i < end; ++i)
+        if (!std::isfinite(v[i])) return i;
+  }
+  return n;
+}
+
 static void CheckFinite(const float* v, size_t count) {
-  for (size_t i = 0; i < count; ++i)
-    if (!std::isfinite(v[i]))
-      throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_NON_FINITE",
+  const size_t i = FirstNonFinite(v, count);
+  if (i < count)
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_NON_FINITE",
                   "Vectors must be finite: element " + std::to_string(i) + " is " +
                       (std::isnan(v[i]) ? "NaN" : "Infinity"));
 }
@@ -196,6 +215,23 @@ AlignedPtr<float> PrepareQuery(const KernelTable& kernels, const float* query, s
   const float inv = 1.0f / std::sqrt(norm2);
   for (size_t j = 0; j < dim; ++j) out[j] *= inv;
   return out;
+}
+
+void DecodeRow(const KernelTable& k, const StoreView& view, uint32_t row, float* out) {
+  const uint8_t* src = view.block->data.get() + size_t(row) * view.pdim * ElementBytes(view.dtype);
+  switch (view.dtype) {
+    case Dtype::kF32:
+      std::memcpy(out, src, view.dim * sizeof(float));
+      break;
+    case Dtype::kF16:
+      k.decode_f16(reinterpret_cast<const uint16_t*>(src), view.dim, out);
+      break;
+    case Dtype::kI8: {
+      const float scale = view.block->scales[row];
+      for (size_t j = 0; j < view.dim; ++j) out[j] = scale * reinterpret_cast<const int8_t*>(src)[j];
+      break;
+    }
+  }
 }
 
 static void ScoreFrom(const KernelTable& k, const StoreView& view, const uint8_t* data,

@@ -40,27 +40,36 @@ export interface NativeFilter {
   children?: NativeFilter[];
 }
 
-export interface NativeStage1 {
-  rows: Uint32Array;
-  fused: Float32Array;
-  raw: Float32Array;
-  normalized: Float32Array;
-  contribution: Float32Array;
+/**
+ * A finished request: the selected items only, in order, as flat typed
+ * arrays in a plain array (positions are cheaper to create than named
+ * properties). `figures` holds candidates, usedIndex (0/1), retrieveUs,
+ * scoreUs, rerankUs, diversifyUs. The explain entries are present with
+ * explain only: fused per item; raw, normalized and contribution items x
+ * signals; rerank per item, NaN where not reranked.
+ */
+export type NativeRankResult = [
+  rows: Uint32Array,
+  scores: Float32Array,
+  rule: Uint8Array,
+  ruleDelta: Float32Array,
+  figures: Float64Array,
+  fused?: Float32Array,
+  raw?: Float32Array,
+  normalized?: Float32Array,
+  contribution?: Float32Array,
+  rerank?: Float32Array,
+];
+
+/** Stage 1 of a plan whose rerank model runs in JavaScript. */
+export interface NativePending {
   features: Float32Array;
   featureRows: number;
   candidates: number;
   usedIndex: boolean;
   retrieveUs: number;
   scoreUs: number;
-  pending?: unknown;
-}
-
-export interface NativeStage2 {
-  order: Uint32Array;
-  scores: Float32Array;
-  rule: Uint8Array;
-  ruleDelta: Float32Array;
-  diversifyUs: number;
+  pending: unknown;
 }
 
 export interface NativeRankRequest {
@@ -74,9 +83,9 @@ export interface NativeRankRequest {
 }
 
 export interface NativeRanker {
-  rank(request: NativeRankRequest): NativeStage1 & Partial<NativeStage2>;
-  rankAsync(request: NativeRankRequest): Promise<NativeStage1 & Partial<NativeStage2>>;
-  finish(pending: unknown, rerankScores: Float32Array): NativeStage2;
+  rank(request: NativeRankRequest): NativeRankResult | NativePending;
+  rankAsync(request: NativeRankRequest): Promise<NativeRankResult | NativePending>;
+  finish(pending: unknown, rerankScores: Float32Array): NativeRankResult;
   prepare(threads: number): void;
 }
 

@@ -100,6 +100,18 @@ function toBytes(source: unknown, name: string, what: string): Uint8Array {
   throw typeError(invalidParameter(name, `a file path, Uint8Array or ArrayBuffer of a ${what} model`, source));
 }
 
+/** The native model behind each FusionMlp, for consumers inside the package. */
+const nativeModels = new WeakMap<object, object>();
+
+/**
+ * The native model behind a FusionMlp (a Ranker then runs it inside its own
+ * native call), or undefined for any other rerank model.
+ * @internal
+ */
+export function nativeModelOf(model: unknown): object | undefined {
+  return typeof model === 'object' && model !== null ? nativeModels.get(model) : undefined;
+}
+
 /**
  * A fusion MLP running in the native core. NaN or ±Infinity in an input row
  * propagate to that row's outputs (they are never replaced); other rows of
@@ -172,6 +184,7 @@ export class FusionMlp {
       }
     }
     this.#native = new binding.NativeFusionMlp(model.inputSize, model.layers);
+    nativeModels.set(this, this.#native);
     this.#fills = fills;
     this.inputs = Object.freeze(inputs.map((x) => Object.freeze(x)));
     this.inputSize = this.#native.inputSize();

@@ -9,8 +9,9 @@ import { performance } from 'node:perf_hooks';
 
 import { compileFilter, type FilterSpec } from '../catalog/filter.js';
 import { internalsOf, lookupField, lookupVector, requireId, type Catalog, type CatalogInternals } from '../catalog/catalog.js';
-import { rankNative, type NativeRanker, type NativeRankRequest, type NativeStage1, type NativeStage2 } from '../catalog/native-types.js';
+import { rankNative, type NativePending, type NativeRanker, type NativeRankRequest, type NativeRankResult } from '../catalog/native-types.js';
 import { FusionrankError, invalidParameter, rangeError, typeError, withCallerStack } from '../errors.js';
+import { nativeModelOf } from '../rerank/fusion-mlp.js';
 import { requireInteger, requireOneOf } from '../util/validate.js';
 import { parseDuration } from './duration.js';
 import { rankPool } from './limiter.js';
@@ -23,7 +24,14 @@ export interface RetrieverOptions {
   k?: number;
   /** Exact scan instead of HNSW. */
   exact?: boolean;
-  /** HNSW search breadth (ef); default max(k, 64). */
+  /**
+   * HNSW search breadth (ef, at least k); default max(k, 64). Larger explores
+   * more of the graph: higher recall, proportionally more rows scored. With a
+   * filter passing more than 4 % of rows only passing rows are scored (the
+   * others serve as bridges to their neighbours); below that every neighbour
+   * is scored and navigated. On the 200k-item bench catalog, a 30 % filter
+   * and k = ef = 500 reach recall@500 0.993 against exact filtered search.
+   */
   ef?: number;
 }
 
@@ -196,6 +204,8 @@ export class Ranker {
   readonly #queryVectors: Set<string>;
   readonly #rules: CompiledRule[];
   readonly #model?: RerankModel;
+  /** The rerank model runs in JavaScript between two native calls. */
+  readonly #jsModel: boolean = false;
   readonly #rerankTop: number;
   readonly #cache: UserVectorCache;
   readonly #historyDecay: number;
@@ -345,7 +355,11 @@ export class Ranker {
         throw rangeError(`options.rerank.features add up to ${width} values but the model takes ${model.inputSize}`, 'ERR_FUSIONRANK_DIM_MISMATCH');
       const mode = r.mode === undefined ? 'replace' : requireOneOf(r.mode, 'options.rerank.mode', ['replace', 'blend'] as const);
       const weight = r.weight === undefined ? 0.5 : requireFraction(r.weight, 'options.rerank.weight');
-      rerank = { rerankTop: this.#rerankTop, features, rerankMode: mode, rerankWeight: weight };
+      // A native FusionMlp runs inside the ranker's own native call: the
+      // features never cross into JavaScript.
+      const nativeModel = nativeModelOf(model);
+      this.#jsModel = nativeModel === undefined;
+      rerank = { rerankTop: this.#rerankTop, features, rerankMode: mode, rerankWeight: weight, ...(nativeModel ? { nativeModel } : {}) };
     }
 
     // ---- diversity and rules
@@ -442,18 +456,19 @@ export class Ranker {
    * @example const { items } = ranker.rank({ query: { visual: q }, explain: true });
    * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR for a query vector not in the catalog (lists the valid ones)
    * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH for a query vector of the wrong length
+   * @throws {RangeError} ERR_FUSIONRANK_NON_FINITE for a query vector with a NaN or infinite element
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ID for an id that is not a string
    */
   rank(request: RankRequest = {}): RankResult {
     const start = performance.now();
     const nativeRequest = this.#request(request);
-    const stage1 = this.#native.rank(nativeRequest);
-    if (!this.#model) return this.#result(stage1, stage1 as NativeStage2, nativeRequest.explain, undefined, 0, start, Infinity);
+    const out = this.#native.rank(nativeRequest);
+    if (!this.#jsModel) return this.#result(out as NativeRankResult, nativeRequest.explain, 0, start, Infinity);
+    const stage1 = out as NativePending;
     const rerankStart = performance.now();
-    const scores = this.#scores(this.#model.predict(stage1.features), stage1.featureRows);
+    const scores = this.#scores(this.#model!.predict(stage1.features), stage1.featureRows);
     const rerankUs = (performance.now() - rerankStart) * 1000;
-    const stage2 = this.#native.finish(stage1.pending, scores);
-    return this.#result(stage1, stage2, nativeRequest.explain, scores, rerankUs, start, Infinity);
+    return this.#result(this.#native.finish(stage1.pending, scores), nativeRequest.explain, rerankUs, start, Infinity);
   }
 
   /**
@@ -464,26 +479,28 @@ export class Ranker {
    * @example const { items } = await ranker.rankAsync({ query: { visual: q } });
    */
   async rankAsync(request: RankRequest = {}): Promise<RankResult> {
-    const caller = new Error();
     const start = performance.now();
     try {
       const nativeRequest = this.#request(request);
       // Rows are mapped back to ids after the await: rows reassigned after
       // the native call started are left out.
       let version = 0;
-      const stage1 = await rankPool.run(() => {
+      const out = await rankPool.run(() => {
         version = this.#catalog.version();
         return this.#native.rankAsync(nativeRequest);
       });
-      if (!this.#model) return this.#result(stage1, stage1 as NativeStage2, nativeRequest.explain, undefined, 0, start, version);
+      if (!this.#jsModel) return this.#result(out as NativeRankResult, nativeRequest.explain, 0, start, version);
+      const stage1 = out as NativePending;
+      const model = this.#model!;
       const rerankStart = performance.now();
-      const raw = this.#model.predictAsync ? await this.#model.predictAsync(stage1.features) : this.#model.predict(stage1.features);
+      const raw = model.predictAsync ? await model.predictAsync(stage1.features) : model.predict(stage1.features);
       const scores = this.#scores(raw, stage1.featureRows);
       const rerankUs = (performance.now() - rerankStart) * 1000;
-      const stage2 = this.#native.finish(stage1.pending, scores);
-      return this.#result(stage1, stage2, nativeRequest.explain, scores, rerankUs, start, version);
+      return this.#result(this.#native.finish(stage1.pending, scores), nativeRequest.explain, rerankUs, start, version);
     } catch (error) {
-      throw withCallerStack(error, caller);
+      // Captured here rather than up front (~3 µs per request): V8's async
+      // stack traces still lead back through the caller's awaits.
+      throw withCallerStack(error, new Error());
     }
   }
 
@@ -529,8 +546,8 @@ export class Ranker {
         const v = lookupVector(c.vectors, name);
         if (!(value instanceof Float32Array)) throw typeError(invalidParameter(`request.query.${name}`, `a Float32Array of length ${v.dim}`, value));
         if (value.length !== v.dim) throw rangeError(invalidParameter(`request.query.${name}`, `a Float32Array of length ${v.dim}`, value), 'ERR_FUSIONRANK_DIM_MISMATCH');
-        for (let i = 0; i < value.length; i++)
-          if (!Number.isFinite(value[i])) throw rangeError(`request.query.${name} has a non-finite element at ${i}`, 'ERR_FUSIONRANK_NON_FINITE');
+        // Non-finite elements are found natively (ERR_FUSIONRANK_NON_FINITE, naming
+        // the vector and the index): a JS loop here cost ~2 µs per request.
         queries[v.index] = value;
       }
     }
@@ -579,46 +596,48 @@ export class Ranker {
     return out;
   }
 
-  #result(stage1: NativeStage1, stage2: NativeStage2, explain: boolean, rerank: Float32Array | undefined, rerankUs: number, start: number, version: number): RankResult {
+  /** `jsRerankUs`: the time a JavaScript rerank model took (a native one is timed natively). */
+  #result(out: NativeRankResult, explain: boolean, jsRerankUs: number, start: number, version: number): RankResult {
     const c = this.#catalog;
     const S = this.#signalNames.length;
+    const [rows, scores, rules, ruleDelta, figures, fused, raws, normalizeds, contributions, reranks] = out;
     const items: RankedItem[] = [];
-    for (let j = 0; j < stage2.order.length; j++) {
-      const index = stage2.order[j];
-      const row = stage1.rows[index];
+    for (let j = 0; j < rows.length; j++) {
+      const row = rows[j];
       const id = c.idOf(row);
       // Removed, or freed and given to another item while an async request ran.
       if (id === undefined || c.assignedAt(row) > version) continue;
-      const item: RankedItem = { id, score: stage2.scores[j] };
+      const item: RankedItem = { id, score: scores[j] };
       if (explain) {
-        item.fused = stage1.fused[index];
+        item.fused = fused![j];
         item.signals = {};
         for (let s = 0; s < S; s++) {
-          const raw = stage1.raw[index * S + s];
-          const normalized = stage1.normalized[index * S + s];
+          const raw = raws![j * S + s];
+          const normalized = normalizeds![j * S + s];
           item.signals[this.#signalNames[s]] = {
             raw: Number.isNaN(raw) ? null : raw,
             normalized: Number.isNaN(normalized) ? null : normalized,
-            contribution: stage1.contribution[index * S + s],
+            contribution: contributions![j * S + s],
           };
         }
-        if (rerank && index < rerank.length) item.rerank = rerank[index];
-        const rule = stage2.rule[j];
-        if (rule) item.rule = { kind: RULE_KINDS[rule - 1], delta: stage2.ruleDelta[j] };
+        const rerank = reranks![j];
+        if (!Number.isNaN(rerank)) item.rerank = rerank;
+        const rule = rules[j];
+        if (rule) item.rule = { kind: RULE_KINDS[rule - 1], delta: ruleDelta[j] };
       }
       items.push(item);
     }
     return {
       items,
       timings: {
-        retrieveUs: stage1.retrieveUs,
-        scoreUs: stage1.scoreUs,
-        rerankUs,
-        diversifyUs: stage2.diversifyUs,
+        retrieveUs: figures[2],
+        scoreUs: figures[3],
+        rerankUs: jsRerankUs || figures[4],
+        diversifyUs: figures[5],
         totalUs: (performance.now() - start) * 1000,
       },
-      candidates: stage1.candidates,
-      usedIndex: stage1.usedIndex,
+      candidates: figures[0],
+      usedIndex: figures[1] === 1,
     };
   }
 }

@@ -23,6 +23,8 @@ using ScoreF16Fn = void (*)(const float* query, const uint16_t* base, size_t str
 using ScoreI8Fn = void (*)(const float* query, const int8_t* base, size_t stride,
                            const float* scales, const uint32_t* rows, size_t n, size_t pdim,
                            float* out);
+// out[i] = float(src[i]) for i in [0, n): IEEE binary16 to binary32.
+using DecodeF16Fn = void (*)(const uint16_t* src, size_t n, float* out);
 // Physical-limit probe: reads `row_bytes` (a multiple of 64) from each listed
 // row with the widest loads, folding them so the loads cannot be elided.
 using ProbeReadFn = uint64_t (*)(const uint8_t* base, size_t stride_bytes, const uint32_t* rows,
@@ -64,6 +66,7 @@ struct KernelTable {
   ScoreF32Fn score_f32;
   ScoreF16Fn score_f16;
   ScoreI8Fn score_i8;
+  DecodeF16Fn decode_f16;
   ProbeReadFn probe_read;
   ProbeFmaFn probe_fma;
   GemmF32Fn gemm_f32;
@@ -83,6 +86,7 @@ const KernelTable& KernelsFor(Isa isa);
                           size_t, float*);                                                    \
   void score_i8_##suffix(const float*, const int8_t*, size_t, const float*, const uint32_t*,   \
                          size_t, size_t, float*);                                             \
+  void decode_f16_##suffix(const uint16_t*, size_t, float*);                                   \
   uint64_t probe_read_##suffix(const uint8_t*, size_t, const uint32_t*, size_t, size_t);       \
   float probe_fma_##suffix(uint64_t, float);                                                   \
   void gemm_f32_##suffix(const float*, size_t, size_t, size_t, const float*, size_t,          \
