@@ -547,10 +547,24 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
   std::vector<uint32_t> pinned, regular;
   for (uint32_t i : consider) (pin_rank[i] >= 0 ? pinned : regular).push_back(i);
   std::sort(pinned.begin(), pinned.end(), [&](uint32_t a, uint32_t b) { return pin_rank[a] < pin_rank[b]; });
-  std::sort(regular.begin(), regular.end(), [&](uint32_t a, uint32_t b) {
+  auto ranks_before = [&](uint32_t a, uint32_t b) {
     if (buried[a] != buried[b]) return buried[a] < buried[b];
     return score[a] > score[b] || (score[a] == score[b] && stage1.rows[a] < stage1.rows[b]);
-  });
+  };
+  // regular[0, sorted) is in final order. Selection reads only the head
+  // (k, or the MMR pool plus replacements), so it is ordered on demand.
+  size_t sorted = 0;
+  auto order_through = [&](size_t j) {  // makes regular[j] final
+    if (j < sorted || j >= regular.size()) return;
+    const size_t upto = std::min(regular.size(), std::max({j + 1, 2 * sorted, size_t(64)}));
+    if (4 * upto >= regular.size()) {
+      std::sort(regular.begin() + sorted, regular.end(), ranks_before);
+      sorted = regular.size();
+    } else {
+      std::partial_sort(regular.begin() + sorted, regular.begin() + upto, regular.end(), ranks_before);
+      sorted = upto;
+    }
+  };
 
   // ---- caps and MMR
   const size_t k = request.k ? request.k : plan.k;
@@ -578,8 +592,9 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
     selected.push_back(i), count(i);
   }
   if (plan.mmr_vector < 0) {
-    for (uint32_t i : regular) {
-      if (selected.size() >= k) break;
+    for (size_t j = 0; j < regular.size() && selected.size() < k; ++j) {
+      order_through(j);
+      const uint32_t i = regular[j];
       if (capped(i)) continue;
       selected.push_back(i), count(i);
     }
@@ -590,6 +605,7 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
     // Relevance scaled to [0, 1] over the pool so lambda weighs like against like.
     double lo = 0, hi = 0;
     const size_t head = std::min(pool, regular.size());
+    if (head > 0) order_through(head - 1);
     for (size_t j = 0; j < head; ++j) {
       const double s = score[regular[j]];
       if (j == 0 || s < lo) lo = s;
@@ -618,6 +634,7 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
     bool started = false;  // before the first pass, absorb() covers the pins
     auto refill = [&] {
       while (window.size() < pool && next < regular.size()) {
+        order_through(next);
         const uint32_t i = regular[next++];
         if (capped(i)) continue;
         window.push_back(i);

@@ -310,7 +310,9 @@ export class Catalog implements Iterable<StoredItem> {
   /**
    * Builds (or brings up to date) the HNSW index of `vector` now, instead of
    * on the first ranked request that needs it. Blocks the calling thread;
-   * `threads` defaults to the available cores (at most 8).
+   * `threads` defaults to the available cores (at most 8). Besides the graph
+   * (saved with the catalog), an index keeps its base level in memory as
+   * neighbour rows (128 bytes per row, rebuilt on load) for faster searches.
    * @example catalog.buildIndex('visual', { threads: 4 });
    * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR
    */
