@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { imageEncoderModel, noiseImage, solidImage, textEncoderModel, tokenizerJson, TOKENIZER_WORDS, wordAxisEncoders } from '../bench/ingest-fixtures.js';
 import { Catalog, ClipEncoder, ImagePool, Ingestor, Ranker, type IngestEncoder } from '../src/index.js';
+import { CountingEncoder } from './helpers/counting-encoder.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fusionrank-ingest-catalog-'));
 const SIZE = 8;
@@ -17,32 +18,6 @@ let images: ImagePool;
 let red: Buffer;
 let blue: Buffer;
 
-/** Counts calls through to the real encoder (dims included, so catalogs are checked). */
-class CountingEncoder implements IngestEncoder {
-  imageCalls = 0;
-  textCalls = 0;
-  constructor(private readonly inner: ClipEncoder) {}
-  get hasImage() {
-    return this.inner.hasImage;
-  }
-  get hasText() {
-    return this.inner.hasText;
-  }
-  get imageDim() {
-    return this.inner.imageDim;
-  }
-  get textDim() {
-    return this.inner.textDim;
-  }
-  encodeImages(inputs: Parameters<ClipEncoder['encodeImages']>[0], options?: { transfer?: boolean }) {
-    this.imageCalls++;
-    return this.inner.encodeImages(inputs, options);
-  }
-  encodeTexts(texts: readonly string[]) {
-    this.textCalls++;
-    return this.inner.encodeTexts(texts);
-  }
-}
 
 const axis = (word: string) => TOKENIZER_WORDS.indexOf(word);
 

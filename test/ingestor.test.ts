@@ -11,6 +11,7 @@ import { Ingestor, type IngestEncoder, type IngestProgress } from '../src/ingest
 import { OcrPool } from '../src/ingest/ocr-pool.js';
 import { ClipEncoder } from '../src/models/clip-encoder.js';
 import { RecordingCatalog } from './helpers/recording-catalog.js';
+import { CountingEncoder } from './helpers/counting-encoder.js';
 
 const SIZE = 16;
 const DIM = 8;
@@ -18,26 +19,6 @@ const dir = mkdtempSync(join(tmpdir(), 'fusionrank-ingest-'));
 let clip: ClipEncoder;
 let images: ImagePool;
 
-/** Counts calls through to the real encoder. */
-class CountingEncoder implements IngestEncoder {
-  imageCalls = 0;
-  textCalls = 0;
-  constructor(private readonly inner: ClipEncoder) {}
-  get hasImage() {
-    return this.inner.hasImage;
-  }
-  get hasText() {
-    return this.inner.hasText;
-  }
-  encodeImages(inputs: Parameters<ClipEncoder['encodeImages']>[0]) {
-    this.imageCalls++;
-    return this.inner.encodeImages(inputs);
-  }
-  encodeTexts(texts: readonly string[]) {
-    this.textCalls++;
-    return this.inner.encodeTexts(texts);
-  }
-}
 
 beforeAll(async () => {
   clip = await ClipEncoder.load({
