@@ -30,14 +30,7 @@ inline float SumI(__m256i v) {
   return static_cast<float>(_mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xB1))));
 }
 
-template <typename T>
-T* Scratch(size_t count) {
-  thread_local std::vector<T> buffer;
-  const size_t extra = 64 / sizeof(T);
-  if (buffer.size() < count + extra) buffer.resize(count + extra);
-  auto p = reinterpret_cast<uintptr_t>(buffer.data());
-  return reinterpret_cast<T*>((p + 63) & ~uintptr_t{63});
-}
+#include "query_i16.inc"
 
 // Each op handles 16 elements (one 64-byte f32 line, two 256-bit halves).
 struct F32 {
@@ -147,13 +140,8 @@ void score_f16_avx2(const float* q, const uint16_t* base, size_t stride, const u
 
 void score_i8_avx2(const float* q, const int8_t* base, size_t stride, const float* scales,
                    const uint32_t* rows, size_t n, size_t pdim, float* out) {
-  // Quantise the query to int16 once per call.
-  int16_t* q16 = Scratch<int16_t>(pdim);
-  float max_abs = 0;
-  for (size_t j = 0; j < pdim; ++j) max_abs = std::fmax(max_abs, std::fabs(q[j]));
-  const float inv = max_abs > 0 ? 32767.0f / max_abs : 0.0f;
-  for (size_t j = 0; j < pdim; ++j) q16[j] = static_cast<int16_t>(std::lrintf(q[j] * inv));
-  const float qscale = max_abs > 0 ? max_abs / 32767.0f : 0.0f;
+  float qscale;
+  const int16_t* q16 = PrepareI8(q, pdim, &qscale);
 
   size_t i = 0;
   if (rows) {
