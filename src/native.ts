@@ -39,6 +39,8 @@ export interface NativeBinding {
   setIsa(isa: string): NativeIsa;
   isDetached(buffer: ArrayBufferLike): boolean;
   probeFma(iterations: number): { flops: number; value: number };
+  /** Graph-navigation code kernel (4-bit codes), exposed for tests. */
+  scoreU4(query: Int8Array, codes: Uint8Array, stride: number, rows: Uint32Array, cdim: number): Int32Array;
   NativeVectorStore: new (dim: number, dtype: string) => NativeVectorStore;
 }
 

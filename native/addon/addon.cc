@@ -3,8 +3,11 @@
 #include "addon.h"
 
 #include <cstdlib>
+#include <cstring>
 
+#include "../core/aligned.h"
 #include "../core/cpu.h"
+#include "../core/kernels/kernels.h"
 
 namespace fr {
 
@@ -108,6 +111,37 @@ static Napi::Value ProbeFma(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The graph-navigation code kernel on its own, for tests:
+// scoreU4(query: Int8Array, codes: Uint8Array, stride, rows: Uint32Array,
+// cdim) -> Int32Array. Checks every bound the kernel relies on, and copies
+// into aligned buffers.
+static Napi::Value ScoreU4(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[3].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int8_array ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    Throw(env, ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT",
+          "Expected (Int8Array, Uint8Array, stride, Uint32Array, cdim)");
+  const auto query = info[0].As<Napi::Int8Array>();
+  const auto codes = info[1].As<Napi::Uint8Array>();
+  const auto rows = info[3].As<Napi::Uint32Array>();
+  const uint32_t stride = RequireUint32(info, 2, "stride");
+  const uint32_t cdim = RequireUint32(info, 4, "cdim");
+  if (cdim == 0 || cdim % kU4Block || stride % 64 || stride < cdim / 2 || query.ElementLength() != cdim)
+    Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "Inconsistent code layout");
+  const size_t code_rows = codes.ElementLength() / stride;
+  for (size_t i = 0; i < rows.ElementLength(); ++i)
+    if (rows[i] >= code_rows) Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_ROW_OUT_OF_RANGE", "Row out of range");
+  AlignedPtr<int8_t> q = AllocateAligned<int8_t>(cdim);
+  std::memcpy(q.get(), query.Data(), cdim);
+  AlignedPtr<uint8_t> c = AllocateAligned<uint8_t>(codes.ElementLength());
+  if (codes.ElementLength()) std::memcpy(c.get(), codes.Data(), codes.ElementLength());
+  auto out = Napi::Int32Array::New(env, rows.ElementLength());
+  Data(env).kernels->score_u4(q.get(), c.get(), stride, rows.Data(), rows.ElementLength(), cdim, out.Data());
+  return out;
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->kernels = &KernelsFor(DetectBestIsa());
@@ -122,6 +156,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
   exports.Set("isDetached", Napi::Function::New(env, IsDetachedBuffer, "isDetached"));
   exports.Set("probeFma", Napi::Function::New(env, ProbeFma, "probeFma"));
+  exports.Set("scoreU4", Napi::Function::New(env, ScoreU4, "scoreU4"));
   InitVectorStore(env, exports);
   InitFusionMlp(env, exports);
   InitCatalog(env, exports);

@@ -390,6 +390,10 @@ class CatalogWrap : public Napi::ObjectWrap<CatalogWrap> {
     // belong to these columns.
     if (index->row_bound() > catalog_->rows())
       Throw(info.Env(), ErrorKind::kError, "ERR_FUSIONRANK_CORRUPT", path + " does not match the vector column");
+    Guard(info.Env(), [&] {
+      index->BuildCodes(*Data(info.Env()).kernels, column.store->View(),
+                        std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
+    });
     column.index = std::move(index);
     column.dirty.clear();
     column.indexed_version = column.version;

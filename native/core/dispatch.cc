@@ -7,7 +7,7 @@ namespace fr {
 #define FR_TABLE(isa, suffix)                                                              \
   KernelTable {                                                                            \
     isa, score_f32_##suffix, score_f16_##suffix, score_i8_##suffix, decode_f16_##suffix,   \
-        probe_read_##suffix,                                                               \
+        score_u4_##suffix, probe_read_##suffix,                                                               \
         probe_fma_##suffix, gemm_f32_##suffix, activate_f32_##suffix,                      \
         kProbeFmaFlops_##suffix                                                            \
   }
@@ -18,6 +18,7 @@ const KernelTable& KernelsFor(Isa isa) {
   static const KernelTable avx512vnni = [] {
     KernelTable t = FR_TABLE(Isa::kAvx512Vnni, avx512);
     t.score_i8 = score_i8_avx512vnni;
+    t.score_u4 = score_u4_avx512vnni;
     return t;
   }();
   static const KernelTable avx2 = FR_TABLE(Isa::kAvx2, avx2);

@@ -311,8 +311,10 @@ export class Catalog implements Iterable<StoredItem> {
    * Builds (or brings up to date) the HNSW index of `vector` now, instead of
    * on the first ranked request that needs it. Blocks the calling thread;
    * `threads` defaults to the available cores (at most 8). Besides the graph
-   * (saved with the catalog), an index keeps its base level in memory as
-   * neighbour rows (128 bytes per row, rebuilt on load) for faster searches.
+   * (saved with the catalog), an index keeps in memory, rebuilt on load:
+   * its base level as neighbour rows (128 bytes per row), and a 4-bit code
+   * of every vector (dim / 2 bytes, rounded up to 64) that searches with
+   * `ef >= 128` navigate on before scoring what they keep exactly.
    * @example catalog.buildIndex('visual', { threads: 4 });
    * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR
    */

@@ -23,6 +23,16 @@ using ScoreF16Fn = void (*)(const float* query, const uint16_t* base, size_t str
 using ScoreI8Fn = void (*)(const float* query, const int8_t* base, size_t stride,
                            const float* scales, const uint32_t* rows, size_t n, size_t pdim,
                            float* out);
+// Navigation codes for graph search (see hnsw.cc): one unsigned 4-bit code
+// per dimension, in blocks of kU4Block dimensions stored as 64 bytes, byte j
+// holding dimension j in its low nibble and dimension j + 64 in its high
+// nibble. `cdim` is a multiple of kU4Block, rows are `stride` bytes apart
+// (a multiple of 64) and 64-byte aligned, `query` is int8, 64-byte aligned
+// and zero past the real dimension. out[i] = sum_d query[d] * code(row_i, d)
+// exactly: every tier returns the same integers.
+constexpr size_t kU4Block = 128;
+using ScoreU4Fn = void (*)(const int8_t* query, const uint8_t* base, size_t stride,
+                           const uint32_t* rows, size_t n, size_t cdim, int32_t* out);
 // out[i] = float(src[i]) for i in [0, n): IEEE binary16 to binary32.
 using DecodeF16Fn = void (*)(const uint16_t* src, size_t n, float* out);
 // Physical-limit probe: reads `row_bytes` (a multiple of 64) from each listed
@@ -67,6 +77,7 @@ struct KernelTable {
   ScoreF16Fn score_f16;
   ScoreI8Fn score_i8;
   DecodeF16Fn decode_f16;
+  ScoreU4Fn score_u4;
   ProbeReadFn probe_read;
   ProbeFmaFn probe_fma;
   GemmF32Fn gemm_f32;
@@ -87,6 +98,8 @@ const KernelTable& KernelsFor(Isa isa);
   void score_i8_##suffix(const float*, const int8_t*, size_t, const float*, const uint32_t*,   \
                          size_t, size_t, float*);                                             \
   void decode_f16_##suffix(const uint16_t*, size_t, float*);                                   \
+  void score_u4_##suffix(const int8_t*, const uint8_t*, size_t, const uint32_t*, size_t, size_t, \
+                         int32_t*);                                                           \
   uint64_t probe_read_##suffix(const uint8_t*, size_t, const uint32_t*, size_t, size_t);       \
   float probe_fma_##suffix(uint64_t, float);                                                   \
   void gemm_f32_##suffix(const float*, size_t, size_t, size_t, const float*, size_t,          \
@@ -101,6 +114,8 @@ FR_DECLARE_KERNELS(avx512)
 // The avx512vnni tier is the avx512 table with these kernels replaced.
 void score_i8_avx512vnni(const float*, const int8_t*, size_t, const float*, const uint32_t*,
                          size_t, size_t, float*);
+void score_u4_avx512vnni(const int8_t*, const uint8_t*, size_t, const uint32_t*, size_t, size_t,
+                         int32_t*);
 #endif
 #if defined(__aarch64__)
 FR_DECLARE_KERNELS(neon)
