@@ -24,6 +24,14 @@ describe('native catalog / ranker guards', () => {
     expect(() => new rankNative.NativeRanker(c, { signals: [{ kind: 'nope' }] })).toThrow(TypeError);
     expect(() => new rankNative.NativeRanker(c, { signals: [{ kind: 'similarity', vector: 7, weight: 1 }] })).toThrow(TypeError);
     expect(() => new rankNative.NativeRanker(c, { filter: { op: 'range', column: 5 }, signals: [] })).toThrow(expect.objectContaining({ code: 'ERR_FUSIONRANK_INVALID_FILTER' }));
+    // Enum options the TypeScript Ranker validates are checked natively too (no silent default).
+    const invalidPlan = expect.objectContaining({ code: 'ERR_FUSIONRANK_INVALID_ARGUMENT' });
+    expect(() => new rankNative.NativeRanker(c, { signals: [], normalize: 'minmux' })).toThrow(invalidPlan);
+    expect(() => new rankNative.NativeRanker(c, { signals: [], missing: 'ignore' })).toThrow(invalidPlan);
+    expect(() => new rankNative.NativeRanker(c, { signals: [], rerankMode: 'mix' })).toThrow(invalidPlan);
+    expect(() => new rankNative.NativeRanker(c, { signals: [{ kind: 'field', fields: [0], transform: 'cube', weight: 1 }] })).toThrow(invalidPlan);
+    expect(() => new rankNative.NativeRanker(c, { signals: [{ kind: 'recency', fields: [0], decay: 'step', weight: 1 }] })).toThrow(invalidPlan);
+    expect(() => new rankNative.NativeRanker(c, { signals: [{ kind: 'field', fields: [0], transform: 'sqrt', weight: 1 }], normalize: 'rank', missing: 'zero', rerankMode: 'blend' })).not.toThrow();
     const r = new rankNative.NativeRanker(c, { retrievers: [{ vector: 0, k: 5 }], signals: [{ kind: 'similarity', vector: 0, weight: 1 }], k: 5 });
     expect(() => r.rank(null as never)).toThrow(TypeError);
     expect(() => r.rank({ queries: [new Float32Array(3)], now: 0, ruleRows: [], explain: false })).toThrow(expect.objectContaining({ code: 'ERR_FUSIONRANK_DIM_MISMATCH' }));

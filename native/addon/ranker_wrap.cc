@@ -22,6 +22,16 @@ namespace {
   Throw(env, ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "Invalid native plan: " + message);
 }
 
+// An enum option by name; a name not in `names` is an invalid plan (the
+// TypeScript Ranker validates first, so only direct native calls get here).
+template <typename E>
+E Pick(Napi::Env env, const std::string& what, const std::string& name,
+       std::initializer_list<std::pair<const char*, E>> names) {
+  for (const auto& [n, e] : names)
+    if (name == n) return e;
+  BadPlan(env, "unknown " + what + " '" + name + "'");
+}
+
 double Num(Napi::Object o, const char* key, double fallback) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return fallback;
@@ -140,10 +150,9 @@ RankPlan ParsePlan(Napi::Env env, Napi::Object o, const Catalog& catalog) {
     SignalPlan sp;
     const std::string kind = Str(s, "kind", "");
     const std::string transform = Str(s, "transform", "none");
-    sp.transform = transform == "log" ? Transform::kLog
-                   : transform == "sqrt" ? Transform::kSqrt
-                   : transform == "sigmoid" ? Transform::kSigmoid
-                                            : Transform::kNone;
+    sp.transform = Pick<Transform>(env, "transform", transform,
+                                   {{"none", Transform::kNone}, {"log", Transform::kLog},
+                                    {"sqrt", Transform::kSqrt}, {"sigmoid", Transform::kSigmoid}});
     sp.scale = Num(s, "scale", 1);
     if (!(sp.scale > 0)) BadPlan(env, "signal scale must be positive");
     sp.weight = Num(s, "weight", 0);
@@ -165,7 +174,7 @@ RankPlan ParsePlan(Napi::Env env, Napi::Object o, const Catalog& catalog) {
                               ? field_index(fs.Get(0u).ToNumber().Int32Value(), {FieldKind::kTime, FieldKind::kNumber})
                               : field_index(fs.Get(0u).ToNumber().Int32Value(), {FieldKind::kNumber, FieldKind::kTime, FieldKind::kBool}));
       const std::string decay = Str(s, "decay", "exp");
-      sp.decay = decay == "gauss" ? Decay::kGauss : decay == "linear" ? Decay::kLinear : Decay::kExp;
+      sp.decay = Pick<Decay>(env, "decay", decay, {{"exp", Decay::kExp}, {"gauss", Decay::kGauss}, {"linear", Decay::kLinear}});
       sp.half_life_ms = Num(s, "halfLifeMs", 86400000.0);
       if (sp.kind == SignalKind::kRecency && !(sp.half_life_ms > 0)) BadPlan(env, "halfLifeMs must be positive");
     } else {
@@ -174,17 +183,15 @@ RankPlan ParsePlan(Napi::Env env, Napi::Object o, const Catalog& catalog) {
     plan.signals.push_back(sp);
   }
   const std::string normalize = Str(o, "normalize", "minmax");
-  plan.normalize = normalize == "none" ? Normalize::kNone
-                   : normalize == "zscore" ? Normalize::kZScore
-                   : normalize == "rank" ? Normalize::kRank
-                   : normalize == "rrf" ? Normalize::kRrf
-                                        : Normalize::kMinMax;
+  plan.normalize = Pick<Normalize>(env, "normalize", normalize,
+                                   {{"none", Normalize::kNone}, {"minmax", Normalize::kMinMax},
+                                    {"zscore", Normalize::kZScore}, {"rank", Normalize::kRank},
+                                    {"rrf", Normalize::kRrf}});
   plan.rrf_k = Num(o, "rrfK", 60);
   const std::string missing = Str(o, "missing", "renormalize");
-  plan.missing = missing == "zero" ? MissingPolicy::kZero
-                 : missing == "default" ? MissingPolicy::kDefault
-                 : missing == "drop" ? MissingPolicy::kDrop
-                                     : MissingPolicy::kRenormalize;
+  plan.missing = Pick<MissingPolicy>(env, "missing policy", missing,
+                                     {{"renormalize", MissingPolicy::kRenormalize}, {"zero", MissingPolicy::kZero},
+                                      {"default", MissingPolicy::kDefault}, {"drop", MissingPolicy::kDrop}});
   plan.missing_default = Num(o, "missingDefault", 0);
   const int blend_field = Int(o, "blendField", -1);
   plan.blend_field = blend_field < 0 ? -1 : field_index(blend_field, {FieldKind::kNumber});
@@ -216,7 +223,7 @@ RankPlan ParsePlan(Napi::Env env, Napi::Object o, const Catalog& catalog) {
     plan.feature_size += fp.width;
     plan.features.push_back(fp);
   }
-  plan.rerank_replace = Str(o, "rerankMode", "replace") != "blend";
+  plan.rerank_replace = Pick<bool>(env, "rerank mode", Str(o, "rerankMode", "replace"), {{"replace", true}, {"blend", false}});
   plan.rerank_weight = Num(o, "rerankWeight", 1);
   const int mmr_vector = Int(o, "mmrVector", -1);
   plan.mmr_vector = mmr_vector < 0 ? -1 : vector_index(mmr_vector);
