@@ -453,10 +453,12 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
   // not) sits where the filtered graph is sparse: look through its rejected
   // neighbours. Counting unvisited rows instead bridged at almost every
   // expansion late in the search (2-3 extra list reads each). Measured on
-  // the bench feed (30 % filter, k = ef = 500), recall@500 / p50: at 200k
-  // rows 7 gave 0.987 / 659 us and 5 gave 0.972 / 584 us; at 1M rows 7
-  // gave 0.919 / 1195 us and 5 gave 0.836 / 1218 us.
-  const size_t two_hop_below = std::max<size_t>(2, impl_->options.connectivity * 7 / 16);
+  // the bench feed (30 % filter, k = ef = 500; recall@500, p50 of the
+  // retrieval): at 200k rows 5 gave 0.972 at 584 us, 6 0.986 (bench), 7
+  // 0.987 at 659 us; at 1M rows 5 gave 0.836 at 1218 us, 6 0.872 at
+  // 1035 us, 7 0.89-0.92 at 1195-1273 us. 6 keeps the feed's latency; a
+  // larger ef buys recall.
+  const size_t two_hop_below = std::max<size_t>(2, impl_->options.connectivity * 6 / 16);
   const size_t batch_cap = width;
   while (!s.frontier.empty()) {
     // Expand the best `beam` candidates together: their lists, bridges and
