@@ -242,8 +242,8 @@ async function peerIndexes(usearch: USearch, peer: PeerData, cacheDir: string, n
     const index = new usearch.Index({ dimensions: dim, metric: 'cos', quantization: 'f16', connectivity: 16, expansion_add: 128, expansion_search: 64 });
     const path = join(cacheDir, `peer-${name}.usearch`);
     if (existsSync(path)) {
-      // Memory-mapped: at 1M items, loading both indexes as well (2.8 GB)
-      // pushed this 24 GiB machine into reclaim, which slowed both sides.
+      // Memory-mapped: at 1M items, loading both indexes would add 2.8 GB to
+      // a process that already holds ~12 GB (first touches page in from disk).
       index.view(path);
       return index;
     }
