@@ -71,7 +71,6 @@ class HnswIndex {
   // (Re)computes the 4-bit navigation codes of every row in the graph (see
   // Search). Upsert keeps them current; a loaded graph needs this once.
   void BuildCodes(const KernelTable& kernels, const StoreView& view, unsigned threads);
-  bool has_codes() const { return codes_ready_; }
 
   size_t size() const;
   bool Contains(uint32_t row) const { return row < row_to_slot_.size() && row_to_slot_[row] >= 0; }
