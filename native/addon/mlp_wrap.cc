@@ -284,6 +284,7 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
     Napi::Promise Promise() { return deferred_.Promise(); }
 
     void Execute() override {
+      MarkPoolThreadBatch();
       try {
         output_.resize(batch_ * mlp_->output_size());
         mlp_->ForwardParallel(kernels_, input_.data(), batch_, output_.data(), threads_);

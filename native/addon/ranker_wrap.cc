@@ -505,6 +505,7 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     Napi::Promise Promise() { return deferred_.Promise(); }
 
     void Execute() override {
+      MarkPoolThreadBatch();
       try {
         std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
         pending_->stage1 = ranker_->RunStage1(kernels_, pending_->request);

@@ -218,6 +218,7 @@ class VectorStoreWrap : public Napi::ObjectWrap<VectorStoreWrap> {
     Napi::Promise Promise() { return deferred_.Promise(); }
 
     void Execute() override {
+      MarkPoolThreadBatch();
       try {
         const size_t n = all_rows_ ? view_.rows : rows_.size();
         result_ = fr::TopK(kernels_, view_, query_.get(), all_rows_ ? nullptr : rows_.data(), n,
