@@ -44,6 +44,7 @@ export async function benchMlp(config: BenchConfig): Promise<SuiteReport> {
     const path = join(dir, `mlp-${sizes.join('-')}.onnx`);
     writeFileSync(path, randomMlpOnnx(sizes, random, { activation: 'Relu', finalActivation: 'Sigmoid' }));
     const mlp = FusionMlp.fromOnnx(path);
+    const bf16 = native.capabilities().bf16 ? FusionMlp.fromOnnx(path, { precision: 'bf16' }) : undefined;
     const session = ort ? await ort.InferenceSession.create(path, { intraOpNumThreads: 1, interOpNumThreads: 1, executionProviders: ['cpu'], graphOptimizationLevel: 'all' }) : undefined;
     for (const batch of batches) {
       const x = randomVectors(batch, sizes[0], random);
@@ -52,6 +53,7 @@ export async function benchMlp(config: BenchConfig): Promise<SuiteReport> {
       const specs: CaseSpec[] = [{ name: `fusionrank ${label} batch ${batch}`, fn: () => mlp.predict(x) }];
       if (session) specs.push({ name: `onnxruntime ${label} batch ${batch}`, fn: () => session.run(feeds!) });
       if (batch >= 1000) specs.push({ name: `fusionrank predictAsync ${label} batch ${batch} 1 thread`, fn: () => mlp.predictAsync(x, { threads: 1 }) });
+      if (bf16) specs.push({ name: `fusionrank bf16 ${label} batch ${batch}`, fn: () => bf16.predict(x) });
       const results = await runCases('mlp', specs, config);
       for (const r of results) r.extra = { 'GFLOP/s': flops / (r.p50Us * 1e3), 'x probe': flops / (r.p50Us * 1e3) / peakGflops };
       cases.push(...results);
@@ -79,5 +81,6 @@ export async function benchMlp(config: BenchConfig): Promise<SuiteReport> {
   notes.push(`one core: fusionrank predict runs on the calling thread; onnxruntime-node with intraOpNumThreads 1; both on the same .onnx files in ${dir}.`);
   notes.push(`batch 1 streams every weight once per call (${weightsMb.toFixed(2)} MiB of f32 for the first layer of ${MODELS[0].join('→')}), more than one core's L2, so it is bound by L3 bandwidth rather than FMAs.`);
   notes.push(`'x probe' = achieved GFLOP/s / FMA probe (${peakGflops.toFixed(1)} GFLOP/s, ${native.capabilities().isa}).`);
+  if (native.capabilities().bf16) notes.push("'fusionrank bf16' cases use precision: 'bf16' (AVX512-BF16): one vdpbf16ps does twice the multiply-adds of an f32 FMA, so they can pass 1 x the f32 probe; the target rows are the f32 cases.");
   return { suite: 'mlp', cases, summary, notes };
 }

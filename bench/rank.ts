@@ -16,6 +16,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
+import { capabilities } from '../src/capabilities.js';
 import { Catalog } from '../src/catalog/catalog.js';
 import { RARE_TAG, SAMPLE_NOW, sampleItems, sampleSchema } from '../src/cli/sample-catalog.js';
 import { packageRoot } from '../src/native.js';
@@ -91,7 +92,7 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
   const onnxPath = join(cacheDir, 'rerank-mlp.onnx');
   writeFileSync(onnxPath, onnxBytes);
   const index = (await import('../src/index.js')) as Record<string, unknown>;
-  const fusionMlp = index.FusionMlp as { fromOnnx(bytes: Uint8Array): RerankModel } | undefined;
+  const fusionMlp = index.FusionMlp as { fromOnnx(bytes: Uint8Array, options?: { precision?: 'f32' | 'bf16' }): RerankModel } | undefined;
   let ourModel: RerankModel | undefined = fusionMlp?.fromOnnx(onnxBytes);
   if (!ourModel) {
     const ort = await optionalPeer<Parameters<typeof ortModel>[0] & { default?: unknown }>('onnxruntime-node');
@@ -117,6 +118,17 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
       })
     : undefined;
   shop?.prepare({ threads: Math.min(8, availableParallelism()) });
+  // The same shop with the MLP's dense layers in bfloat16, where the CPU has it.
+  const shopBf16 = fusionMlp && capabilities().bf16
+    ? new Ranker(catalog, {
+        retrieve: [{ vector: 'visual', k: 500 }, { vector: 'text', k: 500 }],
+        filter,
+        signals,
+        rerank: { model: fusionMlp.fromOnnx(onnxBytes, { precision: 'bf16' }), top: 200, features, mode: 'replace' },
+        diversity: { mmr: { vector: 'visual', lambda: 0.7 } },
+        k: 20,
+      })
+    : undefined;
 
   const ours = await runCases('rank', [
     { name: 'feed · fusionrank (rank)', fn: () => { const q = nextQuery(); return feed.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW }); } },
@@ -127,6 +139,15 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
             const q = nextQuery();
             const request = { query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW };
             return fusionMlp ? shop.rank(request) : shop.rankAsync(request);
+          },
+        }]
+      : []),
+    ...(shopBf16
+      ? [{
+          name: 'rerank · fusionrank bf16 MLP (rank)',
+          fn: () => {
+            const q = nextQuery();
+            return shopBf16.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW });
           },
         }]
       : []),
@@ -214,12 +235,14 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
   results.push(...rareCase);
   const byName = (prefix: string) => results.find((r) => r.name.startsWith(prefix));
   const feedOurs = byName('feed · fusionrank'), feedGlued = byName('feed · glued');
-  const rerankOurs = byName('rerank · fusionrank'), rerankGlued = byName('rerank · glued');
+  const rerankOurs = byName('rerank · fusionrank ('), rerankGlued = byName('rerank · glued');
+  const rerankBf16 = byName('rerank · fusionrank bf16');
   const targets: SuiteReport['summary'] = [];
   if (feedOurs) targets.push({ check: 'feed p95 ≤ 1 ms', value: `${(feedOurs.p95Us / 1000).toFixed(3)} ms`, pass: feedOurs.p95Us <= 1000 });
   if (feedOurs && feedGlued) targets.push({ check: 'feed p95 ≤ 0.5 × glued', value: `${(feedOurs.p95Us / feedGlued.p95Us).toFixed(2)} ×`, pass: feedOurs.p95Us <= 0.5 * feedGlued.p95Us });
   if (rerankOurs) targets.push({ check: 'rerank p95 ≤ 3 ms', value: `${(rerankOurs.p95Us / 1000).toFixed(3)} ms`, pass: rerankOurs.p95Us <= 3000 });
   if (rerankOurs && rerankGlued) targets.push({ check: 'rerank p95 ≤ 0.5 × glued', value: `${(rerankOurs.p95Us / rerankGlued.p95Us).toFixed(2)} ×`, pass: rerankOurs.p95Us <= 0.5 * rerankGlued.p95Us });
+  if (rerankBf16) targets.push({ check: 'rerank p95 ≤ 3 ms, MLP in bf16 (precision: bf16)', value: `${(rerankBf16.p95Us / 1000).toFixed(3)} ms`, pass: rerankBf16.p95Us <= 3000 });
   summary.unshift(...targets);
   summary.push({ check: `1 % filter (${ready.rarePassing} items) recall@100 ≥ 0.95 (automatic: exact fallback)`, value: autoRecall.recall.toFixed(3), pass: autoRecall.recall >= 0.95 && autoRecall.minReturned >= 100 });
   summary.push({ check: '1 % filter recall@100, graph forced (ef 400, filter in search)', value: graphRecall.recall.toFixed(3), pass: graphRecall.minReturned >= 100 });

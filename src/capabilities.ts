@@ -8,6 +8,8 @@ export interface Capabilities {
   best: NativeIsa;
   /** Every instruction set this CPU can run, best first; `serial` is always last. */
   available: NativeIsa[];
+  /** Whether the CPU has AVX512-BF16 dot products (used by `FusionMlp` with `precision: 'bf16'`). */
+  bf16: boolean;
   /** The fusionrank package version. */
   version: string;
 }
@@ -17,9 +19,9 @@ export interface Capabilities {
  * before loading to force a lower tier (a tier the CPU lacks is an error).
  *
  * @example
- * capabilities(); // { isa: 'avx512', best: 'avx512', available: ['avx512', 'avx2', 'serial'], version: '0.1.0' }
+ * capabilities(); // { isa: 'avx512', best: 'avx512', available: ['avx512', 'avx2', 'serial'], bf16: false, version: '0.1.0' }
  */
 export function capabilities(): Capabilities {
   const c = native.capabilities();
-  return { isa: c.isa, best: c.best, available: c.available, version };
+  return { isa: c.isa, best: c.best, available: c.available, bf16: c.bf16, version };
 }

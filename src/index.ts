@@ -15,6 +15,7 @@ export {
   type NamedInputs as MlpNamedInputs,
   type PredictAsyncOptions as MlpPredictAsyncOptions,
   type PredictOptions as MlpPredictOptions,
+  type Precision as MlpPrecision,
   type SafetensorsSpec,
 } from './rerank/fusion-mlp.js';
 // Ingest and encoders: their heavy peers (onnxruntime-node, sharp, tesseract.js,

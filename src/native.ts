@@ -35,7 +35,7 @@ export interface NativeVectorStore {
 }
 
 export interface NativeBinding {
-  capabilities(): { isa: NativeIsa; best: NativeIsa; available: NativeIsa[] };
+  capabilities(): { isa: NativeIsa; best: NativeIsa; available: NativeIsa[]; bf16: boolean };
   setIsa(isa: string): NativeIsa;
   isDetached(buffer: ArrayBufferLike): boolean;
   probeFma(iterations: number): { flops: number; value: number };

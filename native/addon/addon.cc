@@ -74,6 +74,7 @@ static Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   uint32_t i = 0;
   for (Isa isa : AvailableIsas()) available.Set(i++, IsaName(isa));
   out.Set("available", available);
+  out.Set("bf16", CpuHasAvx512Bf16());
   return out;
 }
 

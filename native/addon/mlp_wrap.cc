@@ -109,6 +109,8 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
                            InstanceMethod<&FusionMlpWrap::InputSize>("inputSize"),
                            InstanceMethod<&FusionMlpWrap::OutputSize>("outputSize"),
                            InstanceMethod<&FusionMlpWrap::FlopsPerRow>("flopsPerRow"),
+                           InstanceMethod<&FusionMlpWrap::UseBf16>("useBf16"),
+                           InstanceMethod<&FusionMlpWrap::Precision>("precision"),
                            InstanceMethod<&FusionMlpWrap::Predict>("predict"),
                            InstanceMethod<&FusionMlpWrap::PredictAsync>("predictAsync"),
                        });
@@ -174,6 +176,21 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
   Napi::Value OutputSize(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(mlp_->output_size()));
   }
+  // useBf16(on): dense layers in bfloat16 where the kernels have it (see
+  // Mlp::UseBf16). Called once, before the model is shared.
+  Napi::Value UseBf16(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const bool on = info.Length() > 0 && info[0].ToBoolean().Value();
+    Guard(env, [&] { mlp_->UseBf16(on); });
+    return env.Undefined();
+  }
+
+  // The precision predictions run at now, with this environment's kernels.
+  Napi::Value Precision(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return Napi::String::New(env, mlp_->bf16() && Data(env).kernels->gemm_bf16 ? "bf16" : "f32");
+  }
+
   Napi::Value FlopsPerRow(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(mlp_->flops_per_row()));
   }

@@ -61,6 +61,20 @@ static Isa DetectX86() {
 }
 #endif
 
+bool CpuHasAvx512Bf16() {
+  static const bool has = [] {
+#if defined(FR_X86)
+    if (static_cast<int>(DetectBestIsa()) < static_cast<int>(Isa::kAvx512)) return false;
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
+    return (eax & (1u << 5)) != 0;
+#else
+    return false;
+#endif
+  }();
+  return has;
+}
+
 Isa DetectBestIsa() {
   static const Isa best = [] {
 #if defined(FR_X86)

@@ -19,5 +19,8 @@ Isa DetectBestIsa();
 // Every tier that can run here, best first, always ending with serial.
 std::vector<Isa> AvailableIsas();
 bool IsaAvailable(Isa isa);
+// Whether the CPU (and OS) run AVX512-BF16 dot products (Zen 4, Cooper Lake,
+// Sapphire Rapids): a feature of the avx512 tiers, not a tier of its own.
+bool CpuHasAvx512Bf16();
 
 }  // namespace fr

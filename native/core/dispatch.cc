@@ -1,5 +1,6 @@
 // The one place that maps an instruction-set tier to its kernels: newest
 // first, falling through to serial when a tier is not in this build.
+#include "cpu.h"
 #include "kernels/kernels.h"
 
 namespace fr {
@@ -14,11 +15,16 @@ namespace fr {
 
 const KernelTable& KernelsFor(Isa isa) {
 #if defined(__x86_64__) || defined(_M_X64)
-  static const KernelTable avx512 = FR_TABLE(Isa::kAvx512, avx512);
+  static const KernelTable avx512 = [] {
+    KernelTable t = FR_TABLE(Isa::kAvx512, avx512);
+    if (CpuHasAvx512Bf16()) t.gemm_bf16 = gemm_bf16_avx512;
+    return t;
+  }();
   static const KernelTable avx512vnni = [] {
     KernelTable t = FR_TABLE(Isa::kAvx512Vnni, avx512);
     t.score_i8 = score_i8_avx512vnni;
     t.score_u4 = score_u4_avx512vnni;
+    if (CpuHasAvx512Bf16()) t.gemm_bf16 = gemm_bf16_avx512;
     return t;
   }();
   static const KernelTable avx2 = FR_TABLE(Isa::kAvx2, avx2);

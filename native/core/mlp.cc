@@ -136,6 +136,22 @@ void Mlp::AddSoftmax() {
   scratch_width_ = std::max(scratch_width_, RoundUp(width_, kGemmPanel));
 }
 
+void Mlp::UseBf16(bool on) {
+  bf16_ = on;
+  if (!on) return;
+  for (Layer& l : layers_) {
+    if (l.kind != Kind::kDense || l.packed_bf16) continue;
+    const size_t k2 = (l.in + 1) / 2;
+    l.packed_bf16 = AllocateAligned<uint16_t>(l.panels * k2 * 2 * kGemmPanel);
+    for (size_t p = 0; p < l.panels; ++p)
+      for (size_t k = 0; k < l.in; ++k) {
+        const float* src = l.packed.get() + (p * l.in + k) * kGemmPanel;
+        uint16_t* dst = l.packed_bf16.get() + (p * k2 + k / 2) * 2 * kGemmPanel + (k & 1);
+        for (size_t c = 0; c < kGemmPanel; ++c) dst[2 * c] = FloatToBf16(src[c]);
+      }
+  }
+}
+
 uint64_t Mlp::flops_per_row() const {
   uint64_t flops = 0;
   for (const Layer& l : layers_)
@@ -155,7 +171,10 @@ void Mlp::ForwardBlock(const KernelTable& kernels, const float* x, size_t ldx, s
     next ^= 1;
     switch (l.kind) {
       case Kind::kDense:
-        if (rows <= kFewRows && reverse) {
+        if (bf16_ && kernels.gemm_bf16 && l.packed_bf16) {
+          kernels.gemm_bf16(cur, ldc, rows, l.in, l.packed_bf16.get(), l.panels, l.shift.get(),
+                            l.activation, l.alpha, dst, ld);
+        } else if (rows <= kFewRows && reverse) {
           // Few rows stream the weights once per call; walking them in the
           // opposite order from the previous call starts with what that call
           // left in cache (results are identical: columns are independent).

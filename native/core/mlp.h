@@ -35,6 +35,13 @@ class Mlp {
   // Appends y = exp(x - max) / sum(exp(x - max)) over each row.
   void AddSoftmax();
 
+  // Runs the dense layers in bfloat16 (inputs and weights rounded to bf16,
+  // sums in f32) on kernel tables that have a bf16 GEMM (the avx512 tiers on
+  // CPUs with AVX512-BF16); other tables keep f32. Packs a bf16 copy of the
+  // weights (half the f32 panels' size) the first time.
+  void UseBf16(bool on);
+  bool bf16() const { return bf16_; }
+
   size_t input_size() const { return input_size_; }
   size_t output_size() const { return width_; }
   size_t layer_count() const { return layers_.size(); }
@@ -55,6 +62,7 @@ class Mlp {
     Kind kind;
     size_t in = 0, out = 0, panels = 0;
     AlignedPtr<float> packed;  // dense: panels x in x 16
+    AlignedPtr<uint16_t> packed_bf16;  // dense, with UseBf16: panels x ceil(in / 2) x 32
     AlignedPtr<float> shift;   // dense: bias (16 panels); affine: shift; layer norm: beta
     AlignedPtr<float> scale;   // affine: scale; layer norm: gamma
     Activation activation = Activation::kNone;
@@ -69,6 +77,7 @@ class Mlp {
   size_t width_;           // output width of the last layer
   size_t scratch_width_;   // widest padded layer output
   std::vector<Layer> layers_;
+  bool bf16_ = false;
   // Alternates the weight walk of small batches (see ForwardBlock).
   mutable std::atomic<uint32_t> calls_{0};
 };

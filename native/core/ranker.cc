@@ -272,7 +272,18 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   }
   std::vector<float> raw(n * S, kNaN);  // signal-major: raw[s * n + i]
   std::vector<float> scratch(n);
-  for (size_t s = 0; s < S; ++s) {
+  // Field signals first, while the lines prefetched above are still in L1/L2;
+  // the similarity signals then stream every candidate's row through the
+  // caches (~1 MB for the rerank bench's 900 candidates), which evicted them
+  // when they ran first (the field loads were ~40 % of this stage's own time).
+  std::vector<size_t> signal_order;
+  signal_order.reserve(S);
+  for (int vectors = 0; vectors < 2; ++vectors)
+    for (size_t s = 0; s < S; ++s) {
+      const bool is_vector = plan.signals[s].kind == SignalKind::kSimilarity || plan.signals[s].kind == SignalKind::kBehavior;
+      if (is_vector == (vectors == 1)) signal_order.push_back(s);
+    }
+  for (const size_t s : signal_order) {
     const SignalPlan& sig = plan.signals[s];
     float* dst = raw.data() + s * n;
     switch (sig.kind) {
@@ -440,6 +451,17 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     std::vector<StoreView> views(plan.features.size());
     for (size_t fi = 0; fi < plan.features.size(); ++fi)
       if (plan.features[fi].kind == FeaturePlan::Kind::kVector) views[fi] = catalog.vectors()[plan.features[fi].index].store->View();
+    // The field features' lines were evicted by the similarity rows: fetch
+    // them now, so they arrive while the vectors below are decoded.
+    for (const FeaturePlan& f : plan.features) {
+      if (f.kind != FeaturePlan::Kind::kField) continue;
+      const FieldColumn& field = catalog.fields()[f.index];
+      for (size_t j = 0; j < fr; ++j) {
+        const uint32_t row = out.rows[j];
+        if (field.kind == FieldKind::kNumber || field.kind == FieldKind::kTime) __builtin_prefetch(field.numbers.data() + row);
+        else if (field.kind == FieldKind::kBool) __builtin_prefetch(field.codes.data() + row);
+      }
+    }
     for (size_t j = 0; j < fr; ++j) {
       const uint32_t row = out.rows[j];
       float* dst = out.features.get() + j * F;

@@ -68,6 +68,13 @@ constexpr size_t kGemmPanel = 16;
 using GemmF32Fn = void (*)(const float* x, size_t ldx, size_t m, size_t k, const float* packed,
                            size_t panels, const float* bias, Activation act, float alpha,
                            float* y, size_t ldy);
+// gemm_f32 with bfloat16 weights and inputs, f32 accumulation: `packed`
+// holds, per panel, ceil(k / 2) rows of 16 columns x 2 values (the weights of
+// inputs 2q and 2q + 1 for column c at [32 q + 2 c] and [32 q + 2 c + 1]),
+// rounded to nearest even; x is rounded the same way as it is read.
+using GemmBf16Fn = void (*)(const float* x, size_t ldx, size_t m, size_t k, const uint16_t* packed,
+                            size_t panels, const float* bias, Activation act, float alpha,
+                            float* y, size_t ldy);
 // In place: y[i] = act(y[i]) for i < n.
 using ActivateF32Fn = void (*)(float* y, size_t n, Activation act, float alpha);
 
@@ -84,6 +91,8 @@ struct KernelTable {
   ActivateF32Fn activate_f32;
   // Floating-point operations one probe_fma iteration performs.
   uint64_t probe_fma_flops_per_iteration;
+  // Null where this tier or this CPU has no bfloat16 dot product.
+  GemmBf16Fn gemm_bf16 = nullptr;
 };
 
 // Returns the table for `isa`, or for the best tier below it that this
@@ -116,11 +125,17 @@ void score_i8_avx512vnni(const float*, const int8_t*, size_t, const float*, cons
                          size_t, size_t, float*);
 void score_u4_avx512vnni(const int8_t*, const uint8_t*, size_t, const uint32_t*, size_t, size_t,
                          int32_t*);
+// Both avx512 tables use it when the CPU has AVX512-BF16 (compiled for that
+// feature alone, so only ever called after the check).
+void gemm_bf16_avx512(const float*, size_t, size_t, size_t, const uint16_t*, size_t, const float*,
+                      Activation, float, float*, size_t);
 #endif
 #if defined(__aarch64__)
 FR_DECLARE_KERNELS(neon)
 #endif
 
+// binary32 -> bfloat16, rounded to nearest even (NaN stays a quiet NaN).
+uint16_t FloatToBf16(float value);
 // binary16 <-> binary32 in portable C++ (round to nearest even).
 uint16_t FloatToHalf(float value);
 float HalfToFloat(uint16_t half);

@@ -2,6 +2,11 @@
 // 24 zmm accumulators, 4 weight loads and 6 broadcasts per 24 FMAs.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstdint>
+
+#include "../../aligned.h"
+
 #include "gemm_impl.h"
 
 namespace fr {
@@ -43,6 +48,113 @@ void gemm_f32_avx512(const float* x, size_t ldx, size_t m, size_t k, const float
                      size_t panels, const float* bias, Activation act, float alpha, float* y,
                      size_t ldy) {
   gemm_impl::Gemm<V512, 6, 4, 48>(x, ldx, m, k, packed, panels, bias, act, alpha, y, ldy);
+}
+
+namespace {
+
+// x rows to bfloat16 pairs (input 2q in the low half of word q), rounded to
+// nearest even; an odd k is padded with a zero.
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void RowsToBf16(
+    const float* x, size_t ldx, size_t m, size_t k, uint32_t* out, size_t ld_out) {
+  const size_t k2 = (k + 1) / 2;
+  for (size_t r = 0; r < m; ++r) {
+    const float* src = x + r * ldx;
+    uint32_t* dst = out + r * ld_out;
+    size_t j = 0;
+    for (; j + 32 <= k; j += 32) {
+      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + j + 16), _mm512_loadu_ps(src + j));
+      _mm512_storeu_si512(dst + j / 2, reinterpret_cast<const __m512i&>(v));
+    }
+    if (j < k) {
+      const __mmask16 lo = static_cast<__mmask16>(k - j >= 16 ? 0xFFFF : (1u << (k - j)) - 1);
+      const __mmask16 hi = static_cast<__mmask16>(k - j <= 16 ? 0 : (1u << (k - j - 16)) - 1);
+      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, src + j + 16), _mm512_maskz_loadu_ps(lo, src + j));
+      const size_t words = k2 - j / 2;
+      _mm512_mask_storeu_epi32(dst + j / 2, static_cast<__mmask16>((1u << words) - 1), reinterpret_cast<const __m512i&>(v));
+    }
+  }
+}
+
+// MR rows x NP panels over every input pair, then bias and activation.
+template <int MR, int NP>
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) inline void TileBf16(
+    const uint32_t* x, size_t ldx, size_t k2, const uint16_t* w, size_t panel_halves,
+    const float* bias, Activation act, float alpha, float* y, size_t ldy) {
+  __m512 acc[MR][NP];
+  for (int r = 0; r < MR; ++r)
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
+  for (size_t q = 0; q < k2; ++q) {
+    __m512bh b[NP];
+    for (int p = 0; p < NP; ++p) {
+      const __m512i raw = _mm512_load_si512(w + p * panel_halves + q * 32);
+      b[p] = reinterpret_cast<const __m512bh&>(raw);
+    }
+    for (int r = 0; r < MR; ++r) {
+      const __m512i pair = _mm512_set1_epi32(static_cast<int>(x[r * ldx + q]));
+      const __m512bh a = reinterpret_cast<const __m512bh&>(pair);
+      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], a, b[p]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    float* out = y + r * ldy;
+    for (int p = 0; p < NP; ++p)
+      _mm512_storeu_ps(out + p * 16, _mm512_add_ps(acc[r][p], _mm512_loadu_ps(bias + p * 16)));
+    gemm_impl::ActivateArray<V512>(out, NP * 16, act, alpha);
+  }
+}
+
+template <int MR, int NP>
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void TileBf16Rows(
+    int rows, const uint32_t* x, size_t ldx, size_t k2, const uint16_t* w, size_t panel_halves,
+    const float* bias, Activation act, float alpha, float* y, size_t ldy) {
+  if constexpr (MR > 1) {
+    if (rows < MR) return TileBf16Rows<MR - 1, NP>(rows, x, ldx, k2, w, panel_halves, bias, act, alpha, y, ldy);
+  }
+  TileBf16<MR, NP>(x, ldx, k2, w, panel_halves, bias, act, alpha, y, ldy);
+}
+
+template <int MR, int NP>
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void TileBf16Panels(
+    int panels, int rows, const uint32_t* x, size_t ldx, size_t k2, const uint16_t* w,
+    size_t panel_halves, const float* bias, Activation act, float alpha, float* y, size_t ldy) {
+  if constexpr (NP > 1) {
+    if (panels < NP)
+      return TileBf16Panels<MR, NP - 1>(panels, rows, x, ldx, k2, w, panel_halves, bias, act, alpha, y, ldy);
+  }
+  TileBf16Rows<MR, NP>(rows, x, ldx, k2, w, panel_halves, bias, act, alpha, y, ldy);
+}
+
+}  // namespace
+
+// Same blocking as gemm_f32_avx512: 6 rows x 4 panels per tile, 48-row
+// blocks. Each vdpbf16ps does 32 multiply-adds where an f32 FMA does 16.
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void gemm_bf16_avx512(
+    const float* x, size_t ldx, size_t m, size_t k, const uint16_t* packed, size_t panels,
+    const float* bias, Activation act, float alpha, float* y, size_t ldy) {
+  constexpr int MR = 6, NP = 4;
+  constexpr size_t MC = 48;
+  const size_t k2 = (k + 1) / 2;
+  const size_t ld_pairs = RoundUp(k2, 16);
+  thread_local AlignedPtr<uint32_t> pairs;
+  thread_local size_t capacity = 0;
+  if (MC * ld_pairs > capacity) {
+    pairs = AllocateAligned<uint32_t>(MC * ld_pairs);
+    capacity = MC * ld_pairs;
+  }
+  const size_t panel_halves = k2 * 32;
+  for (size_t i0 = 0; i0 < m; i0 += MC) {
+    const size_t i1 = std::min(m, i0 + MC);
+    RowsToBf16(x + i0 * ldx, ldx, i1 - i0, k, pairs.get(), ld_pairs);
+    for (size_t p = 0; p < panels; p += NP) {
+      const int np = static_cast<int>(std::min<size_t>(NP, panels - p));
+      const uint16_t* w = packed + p * panel_halves;
+      for (size_t i = i0; i < i1; i += MR) {
+        const int rows = static_cast<int>(std::min<size_t>(MR, i1 - i));
+        TileBf16Panels<MR, NP>(np, rows, pairs.get() + (i - i0) * ld_pairs, ld_pairs, k2, w, panel_halves,
+                               bias + p * kGemmPanel, act, alpha, y + i * ldy + p * kGemmPanel, ldy);
+      }
+    }
+  }
 }
 
 void activate_f32_avx512(float* y, size_t n, Activation act, float alpha) {
