@@ -261,8 +261,8 @@ export interface PeerReady {
   /** Share of items the feed filter passes, and items carrying the rare tag. */
   selectivity: number;
   rarePassing: number;
+  /** Whether usearch is installed (the peer's cases and recall need it). */
   hasIndex: boolean;
-  hasModel: boolean;
 }
 
 /** The main thread's handle on the glued peer's worker. */
@@ -385,7 +385,7 @@ async function serve(init: PeerInit): Promise<void> {
       port.postMessage({ id: request.id, ok: false, message: e.message, stack: e.stack } satisfies PeerReply);
     }
   });
-  const ready: PeerReady = { notes, selectivity, rarePassing, hasIndex: !!index, hasModel: !!model };
+  const ready: PeerReady = { notes, selectivity, rarePassing, hasIndex: !!index };
   port.postMessage({ id: 0, ok: true, value: ready } satisfies PeerReply);
 }
 

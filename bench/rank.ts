@@ -20,9 +20,10 @@ import { capabilities } from '../src/capabilities.js';
 import { Catalog } from '../src/catalog/catalog.js';
 import { RARE_TAG, SAMPLE_NOW, sampleItems, sampleSchema } from '../src/cli/sample-catalog.js';
 import { packageRoot } from '../src/native.js';
-import { Ranker, type RerankModel, type SignalOptions } from '../src/scoring/ranker.js';
-import { type BenchConfig, type CaseResult, optionalPeer, rng, runCases, type SuiteReport } from './harness.js';
-import { mlpOnnx, ortModel } from './rank-model.js';
+import { FusionMlp, type Precision } from '../src/rerank/fusion-mlp.js';
+import { Ranker, type SignalOptions } from '../src/scoring/ranker.js';
+import { type BenchConfig, type CaseResult, rng, runCases, type SuiteReport } from './harness.js';
+import { mlpOnnx } from './rank-model.js';
 import { type BenchQuery, FEATURES, GluedPeer, TEXT, VISUAL, WEIGHTS } from './rank-glued.js';
 
 // ---- setup
@@ -87,70 +88,41 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
   const feed = new Ranker(catalog, { retrieve: { vector: 'visual', k: 500 }, filter, signals, diversity: { mmr: { vector: 'visual', lambda: 0.7 } }, k: 20 });
   feed.prepare({ threads: Math.min(8, availableParallelism()) });
 
-  // Rerank model: fusionrank's FusionMlp when this build has it, else onnxruntime-node for both sides.
+  // Rerank model: fusionrank runs it natively (FusionMlp); the glued peer in onnxruntime-node.
   const onnxBytes = mlpOnnx([FEATURES, 128, 32, 1], config.seed);
   const onnxPath = join(cacheDir, 'rerank-mlp.onnx');
   writeFileSync(onnxPath, onnxBytes);
-  const index = (await import('../src/index.js')) as Record<string, unknown>;
-  const fusionMlp = index.FusionMlp as { fromOnnx(bytes: Uint8Array, options?: { precision?: 'f32' | 'bf16' }): RerankModel } | undefined;
-  let ourModel: RerankModel | undefined = fusionMlp?.fromOnnx(onnxBytes);
-  if (!ourModel) {
-    const ort = await optionalPeer<Parameters<typeof ortModel>[0] & { default?: unknown }>('onnxruntime-node');
-    const ortLib = (ort?.default ?? ort) as Parameters<typeof ortModel>[0] | undefined;
-    ourModel = ortLib ? await ortModel(ortLib, onnxBytes, FEATURES) : undefined;
-  }
-  notes.push(fusionMlp ? 'rerank: fusionrank runs the MLP natively (FusionMlp); the glued pipeline runs it in onnxruntime-node' : 'rerank: FusionMlp is not in this build, so both pipelines run the MLP in onnxruntime-node (fusionrank through rankAsync + predictAsync)');
-
   const features = [
     { vector: 'visual' }, { vector: 'text' }, { present: 'text' },
     ...Object.keys(signals).map((signal) => ({ signal })),
     ...Object.keys(signals).map((signal) => ({ signal, raw: true })),
     { field: 'likes' }, { field: 'comments' }, { field: 'quality' }, { field: 'createdAt' }, { field: 'safe' },
   ];
-  const shop = ourModel
-    ? new Ranker(catalog, {
-        retrieve: [{ vector: 'visual', k: 500 }, { vector: 'text', k: 500 }],
-        filter,
-        signals,
-        rerank: { model: ourModel, top: 200, features, mode: 'replace' },
-        diversity: { mmr: { vector: 'visual', lambda: 0.7 } },
-        k: 20,
-      })
-    : undefined;
-  shop?.prepare({ threads: Math.min(8, availableParallelism()) });
+  const shopWith = (precision: Precision) => {
+    const shop = new Ranker(catalog, {
+      retrieve: [{ vector: 'visual', k: 500 }, { vector: 'text', k: 500 }],
+      filter,
+      signals,
+      rerank: { model: FusionMlp.fromOnnx(onnxBytes, { precision }), top: 200, features, mode: 'replace' },
+      diversity: { mmr: { vector: 'visual', lambda: 0.7 } },
+      k: 20,
+    });
+    shop.prepare({ threads: Math.min(8, availableParallelism()) });
+    return shop;
+  };
+  const shops: Array<[string, Ranker]> = [['rerank · fusionrank (rank)', shopWith('f32')]];
   // The same shop with the MLP's dense layers in bfloat16, where the CPU has it.
-  const shopBf16 = fusionMlp && capabilities().bf16
-    ? new Ranker(catalog, {
-        retrieve: [{ vector: 'visual', k: 500 }, { vector: 'text', k: 500 }],
-        filter,
-        signals,
-        rerank: { model: fusionMlp.fromOnnx(onnxBytes, { precision: 'bf16' }), top: 200, features, mode: 'replace' },
-        diversity: { mmr: { vector: 'visual', lambda: 0.7 } },
-        k: 20,
-      })
-    : undefined;
+  if (capabilities().bf16) shops.push(['rerank · fusionrank bf16 MLP (rank)', shopWith('bf16')]);
 
   const ours = await runCases('rank', [
     { name: 'feed · fusionrank (rank)', fn: () => { const q = nextQuery(); return feed.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW }); } },
-    ...(shop
-      ? [{
-          name: `rerank · fusionrank (${fusionMlp ? 'rank' : 'rankAsync'})`,
-          fn: () => {
-            const q = nextQuery();
-            const request = { query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW };
-            return fusionMlp ? shop.rank(request) : shop.rankAsync(request);
-          },
-        }]
-      : []),
-    ...(shopBf16
-      ? [{
-          name: 'rerank · fusionrank bf16 MLP (rank)',
-          fn: () => {
-            const q = nextQuery();
-            return shopBf16.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW });
-          },
-        }]
-      : []),
+    ...shops.map(([name, shop]) => ({
+      name,
+      fn: () => {
+        const q = nextQuery();
+        return shop.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW });
+      },
+    })),
   ], config);
 
   // ---- the feed's retrieval quality: its 500 candidates against exact filtered search
@@ -251,6 +223,7 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
     summary.push({ check: '1 % filter recall@100, glued (over-fetch ×150 + post-filter)', value: `${gluedRecall.recall.toFixed(3)} (min returned ${gluedRecall.minReturned})`, pass: gluedRecall.minReturned >= 100 });
   }
   summary.push(loopCheck);
+  notes.push('rerank: fusionrank runs the MLP natively (FusionMlp); the glued pipeline runs it in onnxruntime-node');
   notes.push(`libuv pool: UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}; ${availableParallelism()} cores visible`);
   return { suite: 'rank', cases: results, summary, notes };
 }

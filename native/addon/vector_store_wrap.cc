@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "../core/parallel.h"
 #include "../core/topk.h"
 #include "../core/vector_store.h"
 #include "addon.h"
@@ -293,16 +293,8 @@ class VectorStoreWrap : public Napi::ObjectWrap<VectorStoreWrap> {
     if (threads <= 1) {
       sink = read(0, n);
     } else {
-      std::vector<std::thread> pool;
       std::vector<uint64_t> sinks(threads, 0);
-      const size_t chunk = (n + threads - 1) / threads;
-      for (uint32_t t = 1; t < threads; ++t)
-        pool.emplace_back([&, t] {
-          const size_t b = std::min(n, t * chunk);
-          sinks[t] = read(b, std::min(n, b + chunk));
-        });
-      sinks[0] = read(0, std::min(n, chunk));
-      for (auto& th : pool) th.join();
+      ParallelRanges(n, threads, [&](size_t part, size_t begin, size_t end) { sinks[part] = read(begin, end); });
       for (uint64_t v : sinks) sink ^= v;
     }
     // Returned so the reads cannot be optimised away; callers ignore it.

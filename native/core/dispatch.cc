@@ -5,12 +5,11 @@
 
 namespace fr {
 
-#define FR_TABLE(isa, suffix)                                                              \
-  KernelTable {                                                                            \
-    isa, score_f32_##suffix, score_f16_##suffix, score_i8_##suffix, decode_f16_##suffix,   \
-        score_u4_##suffix, probe_read_##suffix,                                                               \
-        probe_fma_##suffix, gemm_f32_##suffix, activate_f32_##suffix,                      \
-        kProbeFmaFlops_##suffix                                                            \
+#define FR_TABLE(isa, suffix)                                                             \
+  KernelTable {                                                                           \
+    isa, score_f32_##suffix, score_f16_##suffix, score_i8_##suffix, decode_f16_##suffix,  \
+        score_u4_##suffix, probe_read_##suffix, probe_fma_##suffix, gemm_f32_##suffix,    \
+        activate_f32_##suffix, kProbeFmaFlops_##suffix                                    \
   }
 
 const KernelTable& KernelsFor(Isa isa) {
@@ -21,10 +20,10 @@ const KernelTable& KernelsFor(Isa isa) {
     return t;
   }();
   static const KernelTable avx512vnni = [] {
-    KernelTable t = FR_TABLE(Isa::kAvx512Vnni, avx512);
+    KernelTable t = avx512;
+    t.isa = Isa::kAvx512Vnni;
     t.score_i8 = score_i8_avx512vnni;
     t.score_u4 = score_u4_avx512vnni;
-    if (CpuHasAvx512Bf16()) t.gemm_bf16 = gemm_bf16_avx512;
     return t;
   }();
   static const KernelTable avx2 = FR_TABLE(Isa::kAvx2, avx2);

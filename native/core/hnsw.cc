@@ -4,9 +4,9 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <thread>
 
 #include "error.h"
+#include "parallel.h"
 
 // Only the header-only core of USearch: no SIMSIMD, no fp16 library (the
 // metric below uses fusionrank's own kernels), no OpenMP.
@@ -139,14 +139,8 @@ void HnswIndex::Upsert(const KernelTable& kernels, const StoreView& view, const 
       if (slot < 0) row_to_slot_[row] = result.slot;  // distinct rows per thread
     }
   };
-  if (threads == 1) {
-    work(0);
-  } else {
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
-    work(0);
-    for (auto& th : pool) th.join();
-  }
+  // One range per thread: rows are handed out by `next`.
+  ParallelRanges(threads, threads, [&](size_t thread, size_t, size_t) { work(thread); });
   if (failed) throw Error(ErrorKind::kError, "ERR_FUSIONRANK_INDEX", "HNSW insert failed: " + first_error);
   slot_to_row_.resize(index.size(), 0);
   std::vector<uint32_t> touched;
@@ -272,14 +266,7 @@ void HnswIndex::EncodeRows(const KernelTable& kernels, const StoreView& view, co
     }
   };
   threads = (n < 4096) ? 1 : std::max(1u, std::min(threads, 64u));
-  if (threads == 1) {
-    work(0, n);
-  } else {
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, n * t / threads, n * (t + 1) / threads);
-    work(0, n / threads);
-    for (auto& th : pool) th.join();
-  }
+  ParallelRanges(n, threads, [&](size_t, size_t begin, size_t end) { work(begin, end); });
   codes_ready_ = true;
 }
 

@@ -1,16 +1,12 @@
 #include "mlp.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <exception>
-#include <mutex>
 #include <string>
-#include <system_error>
-#include <thread>
 
 #include "error.h"
+#include "parallel.h"
 
 namespace fr {
 
@@ -265,36 +261,9 @@ void Mlp::ForwardParallel(const KernelTable& kernels, const float* x, size_t bat
   const size_t useful = std::max<size_t>(1, batch / kRowBlock);
   threads = static_cast<unsigned>(std::min<size_t>(std::max(1u, threads), useful));
   if (threads <= 1) return Forward(kernels, x, input_size_, batch, out);
-  std::atomic<bool> failed{false};
-  std::exception_ptr first_error;
-  std::mutex error_mutex;
-  std::vector<std::thread> pool;
-  const size_t per = (batch + threads - 1) / threads;
-  auto run = [&](size_t begin, size_t end) {
-    try {
-      if (!failed.load()) Forward(kernels, x + begin * input_size_, input_size_, end - begin,
-                                  out + begin * width_);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!failed.exchange(true)) first_error = std::current_exception();
-    }
-  };
-  // The last range runs on this thread; if a thread cannot start, its rows
-  // run here too, and every started thread is joined before anything throws.
-  pool.reserve(threads);  // so emplace_back can only fail to start a thread
-  size_t begin = 0;
-  for (unsigned t = 0; t + 1 < threads && begin < batch; ++t) {
-    const size_t end = std::min(batch, begin + per);
-    try {
-      pool.emplace_back(run, begin, end);
-    } catch (const std::system_error&) {
-      break;
-    }
-    begin = end;
-  }
-  run(begin, batch);
-  for (auto& t : pool) t.join();
-  if (first_error) std::rethrow_exception(first_error);
+  ParallelRanges(batch, threads, [&](size_t, size_t begin, size_t end) {
+    Forward(kernels, x + begin * input_size_, input_size_, end - begin, out + begin * width_);
+  });
 }
 
 void GatherInputs(const InputSegment* segments, size_t count, size_t batch, float* out) {

@@ -98,6 +98,16 @@ bool KeepRequestRow(const void* ctx, uint32_t row) {
   return !c->request_filter || Matches(*c->catalog, *c->request_filter, row);
 }
 
+// Candidates are scattered rows: one prefetch per row of the field's column,
+// issued together so the cache misses overlap.
+void PrefetchFieldRows(const FieldColumn& field, const uint32_t* rows, size_t n) {
+  if (field.kind == FieldKind::kNumber || field.kind == FieldKind::kTime) {
+    for (size_t i = 0; i < n; ++i) __builtin_prefetch(field.numbers.data() + rows[i]);
+  } else if (field.kind != FieldKind::kTags) {
+    for (size_t i = 0; i < n; ++i) __builtin_prefetch(field.codes.data() + rows[i]);
+  }
+}
+
 }  // namespace
 
 Ranker::Ranker(std::shared_ptr<Catalog> catalog, RankPlan plan)
@@ -105,6 +115,12 @@ Ranker::Ranker(std::shared_ptr<Catalog> catalog, RankPlan plan)
   if (plan_.has_filter) ValidateFilter(*catalog_, plan_.filter);
   for (const auto& rule : plan_.rules)
     if (rule.has_filter) ValidateFilter(*catalog_, rule.filter);
+  for (int vectors = 0; vectors < 2; ++vectors)
+    for (size_t s = 0; s < plan_.signals.size(); ++s) {
+      const SignalKind kind = plan_.signals[s].kind;
+      const bool is_vector = kind == SignalKind::kSimilarity || kind == SignalKind::kBehavior;
+      if (is_vector == (vectors == 1)) signal_order_.push_back(s);
+    }
 }
 
 std::vector<int> Ranker::IndexedVectors() const {
@@ -261,14 +277,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   // cache misses overlap instead of stalling the signal loops one by one.
   for (const SignalPlan& sig : plan.signals) {
     if (sig.kind == SignalKind::kSimilarity || sig.kind == SignalKind::kBehavior) continue;
-    for (int f : sig.fields) {
-      const FieldColumn& field = catalog.fields()[f];
-      if (field.kind == FieldKind::kBool) {
-        for (uint32_t row : candidates) __builtin_prefetch(field.codes.data() + row);
-      } else {
-        for (uint32_t row : candidates) __builtin_prefetch(field.numbers.data() + row);
-      }
-    }
+    for (int f : sig.fields) PrefetchFieldRows(catalog.fields()[f], candidates.data(), candidates.size());
   }
   std::vector<float> raw(n * S, kNaN);  // signal-major: raw[s * n + i]
   std::vector<float> scratch(n);
@@ -276,14 +285,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   // the similarity signals then stream every candidate's row through the
   // caches (~1 MB for the rerank bench's 900 candidates), which evicted them
   // when they ran first (the field loads were ~40 % of this stage's own time).
-  std::vector<size_t> signal_order;
-  signal_order.reserve(S);
-  for (int vectors = 0; vectors < 2; ++vectors)
-    for (size_t s = 0; s < S; ++s) {
-      const bool is_vector = plan.signals[s].kind == SignalKind::kSimilarity || plan.signals[s].kind == SignalKind::kBehavior;
-      if (is_vector == (vectors == 1)) signal_order.push_back(s);
-    }
-  for (const size_t s : signal_order) {
+  for (const size_t s : signal_order_) {
     const SignalPlan& sig = plan.signals[s];
     float* dst = raw.data() + s * n;
     switch (sig.kind) {
@@ -453,15 +455,8 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
       if (plan.features[fi].kind == FeaturePlan::Kind::kVector) views[fi] = catalog.vectors()[plan.features[fi].index].store->View();
     // The field features' lines were evicted by the similarity rows: fetch
     // them now, so they arrive while the vectors below are decoded.
-    for (const FeaturePlan& f : plan.features) {
-      if (f.kind != FeaturePlan::Kind::kField) continue;
-      const FieldColumn& field = catalog.fields()[f.index];
-      for (size_t j = 0; j < fr; ++j) {
-        const uint32_t row = out.rows[j];
-        if (field.kind == FieldKind::kNumber || field.kind == FieldKind::kTime) __builtin_prefetch(field.numbers.data() + row);
-        else if (field.kind == FieldKind::kBool) __builtin_prefetch(field.codes.data() + row);
-      }
-    }
+    for (const FeaturePlan& f : plan.features)
+      if (f.kind == FeaturePlan::Kind::kField) PrefetchFieldRows(catalog.fields()[f.index], out.rows.data(), fr);
     for (size_t j = 0; j < fr; ++j) {
       const uint32_t row = out.rows[j];
       float* dst = out.features.get() + j * F;

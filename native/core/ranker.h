@@ -146,6 +146,8 @@ class Ranker {
 
   std::shared_ptr<Catalog> catalog_;
   RankPlan plan_;
+  // Signal indices, field signals first (see RunStage1).
+  std::vector<size_t> signal_order_;
   mutable std::mutex passing_mutex_;
   mutable std::shared_ptr<const Passing> passing_;
 };

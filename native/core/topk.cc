@@ -1,9 +1,8 @@
 #include "topk.h"
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
-#include <thread>
+
+#include "parallel.h"
 
 namespace fr {
 
@@ -69,24 +68,9 @@ TopKResult TopK(const KernelTable& kernels, const StoreView& view, const float* 
     return heap.Take();
   }
   std::vector<TopKHeap> heaps(threads, TopKHeap(k));
-  std::vector<std::thread> pool;
-  std::atomic<bool> failed{false};
-  std::exception_ptr first_error;
-  const size_t chunk = (n + threads - 1) / threads;
-  for (unsigned t = 1; t < threads; ++t) {
-    const size_t begin = std::min(n, t * chunk), end = std::min(n, begin + chunk);
-    pool.emplace_back([&, t, begin, end] {
-      try {
-        ScanRange(kernels, view, q, rows, begin, end, &heaps[t]);
-      } catch (...) {
-        // Keep the first error only; report it after the join.
-        if (!failed.exchange(true)) first_error = std::current_exception();
-      }
-    });
-  }
-  ScanRange(kernels, view, q, rows, 0, std::min(n, chunk), &heaps[0]);
-  for (auto& th : pool) th.join();
-  if (first_error) std::rethrow_exception(first_error);
+  ParallelRanges(n, threads, [&](size_t part, size_t begin, size_t end) {
+    ScanRange(kernels, view, q, rows, begin, end, &heaps[part]);
+  });
   for (unsigned t = 1; t < threads; ++t) heaps[0].Merge(heaps[t]);
   return heaps[0].Take();
 }
