@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { FusionrankError } from './errors.js';
@@ -53,11 +53,17 @@ export const packageRoot: string = (() => {
 
 export const version: string = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version;
 
+/** `FUSIONRANK_NATIVE` as an absolute path (relative to the working directory). */
+function explicitAddon(): string | undefined {
+  return process.env.FUSIONRANK_NATIVE ? resolve(process.env.FUSIONRANK_NATIVE) : undefined;
+}
+
 /** Candidate paths for the addon, in the order they are tried. */
 export function nativeCandidates(): string[] {
   const platformArch = `${process.platform}-${process.arch}`;
+  const explicit = explicitAddon();
   return [
-    ...(process.env.FUSIONRANK_NATIVE ? [process.env.FUSIONRANK_NATIVE] : []),
+    ...(explicit ? [explicit] : []),
     join(packageRoot, 'build', 'Release', 'fusionrank.node'),
     join(packageRoot, 'prebuilds', platformArch, 'fusionrank.node'),
   ];
@@ -65,6 +71,24 @@ export function nativeCandidates(): string[] {
 
 function load(): NativeBinding {
   const require = createRequire(import.meta.url);
+  // An explicit path is that binary or an error, never a silent fallback to
+  // another build (a benchmark of the wrong binary looks like a result).
+  const explicit = explicitAddon();
+  if (explicit) {
+    let reason = 'not found';
+    if (existsSync(explicit)) {
+      try {
+        return require(explicit) as NativeBinding;
+      } catch (error) {
+        reason = (error as Error).message.split('\n')[0];
+      }
+    }
+    throw new FusionrankError(
+      `FUSIONRANK_NATIVE is set to ${process.env.FUSIONRANK_NATIVE}, but ${explicit} could not be loaded (${reason}). ` +
+        'Point it at a fusionrank.node built for this platform, or unset it to use the package\'s own build.',
+      'ERR_FUSIONRANK_NATIVE_NOT_FOUND',
+    );
+  }
   const tried: string[] = [];
   for (const candidate of nativeCandidates()) {
     if (!existsSync(candidate)) {

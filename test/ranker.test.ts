@@ -240,6 +240,30 @@ describe('Ranker: signals, normalisation, fusion, explain', () => {
     expect(items.old.score).toBeCloseTo(0.1, 6);
     expect(items.old.signals!.cf.contribution).toBe(0);
   });
+
+  test('cold-start blend reads each kept item\'s own interactions after the drop policy removed others', () => {
+    const c = new Catalog({ vectors: { content: { dim: 2 }, cf: { dim: 2 } }, fields: { interactions: 'number' } });
+    // Rows without a content vector come first, so dropping them shifts every later item.
+    c.upsert([
+      { id: 'gone1', vectors: { cf: [0, 1] }, fields: { interactions: 1000 } },
+      { id: 'new', vectors: { content: [1, 0], cf: [0, 1] }, fields: { interactions: 0 } },
+      { id: 'gone2', vectors: { cf: [0, 1] }, fields: { interactions: 5 } },
+      { id: 'mid', vectors: { content: [1, 0], cf: [0, 1] }, fields: { interactions: 20 } },
+      { id: 'old', vectors: { content: [1, 0], cf: [0, 1] }, fields: { interactions: 180 } },
+    ]);
+    const r = new Ranker(c, {
+      retrieve: { exact: true },
+      signals: { content: { kind: 'similarity', vector: 'content', weight: 1 }, cf: { kind: 'behavior', vector: 'cf', weight: 1 } },
+      blend: { content: ['content'], behavior: ['cf'], byField: 'interactions', k: 20 },
+      normalize: 'none',
+      missing: 'drop',
+    });
+    const items = Object.fromEntries(r.rank({ query: { content: new Float32Array([1, 0]), cf: new Float32Array([1, 0]) } }).items.map((i) => [i.id, i.score]));
+    expect(Object.keys(items).sort()).toEqual(['mid', 'new', 'old']);
+    expect(items.new).toBeCloseTo(1, 6);
+    expect(items.mid).toBeCloseTo(0.5, 6);
+    expect(items.old).toBeCloseTo(0.1, 6);
+  });
 });
 
 describe('Ranker: post-rank', () => {

@@ -108,6 +108,43 @@ void PrefetchFieldRows(const FieldColumn& field, const uint32_t* rows, size_t n)
   }
 }
 
+// One field column's values for `rows`, as doubles (NaN where missing;
+// bools and categories as their codes). One short loop per column, with a
+// prefetch a fixed distance ahead, keeps a dozen misses in flight; the
+// signal loops, with their log and exp calls, stalled on each load in turn
+// (over half of the scoring stage's own time in a profile of the feed).
+void GatherField(const FieldColumn& field, const uint32_t* rows, size_t n, double* out) {
+  constexpr size_t kAhead = 16;
+  if (field.kind == FieldKind::kNumber || field.kind == FieldKind::kTime) {
+    const double* values = field.numbers.data();
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) __builtin_prefetch(values + rows[i + kAhead]);
+      out[i] = values[rows[i]];
+    }
+  } else if (field.kind != FieldKind::kTags) {
+    const int32_t* codes = field.codes.data();
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) __builtin_prefetch(codes + rows[i + kAhead]);
+      const int32_t c = codes[rows[i]];
+      out[i] = c < 0 ? kNaN : static_cast<double>(c);
+    }
+  } else {
+    std::fill(out, out + n, static_cast<double>(kNaN));
+  }
+}
+
+// Index of the first element of sorted [first, first + n) not below `x`,
+// without a branch on the comparisons (they are unpredictable).
+inline size_t LowerBound(const uint32_t* first, size_t n, uint32_t x) {
+  const uint32_t* base = first;
+  while (n > 1) {
+    const size_t half = n / 2;
+    base = base[half - 1] < x ? base + half : base;
+    n -= half;
+  }
+  return static_cast<size_t>(base - first) + (n == 1 && *base < x ? 1 : 0);
+}
+
 }  // namespace
 
 Ranker::Ranker(std::shared_ptr<Catalog> catalog, RankPlan plan)
@@ -121,6 +158,16 @@ Ranker::Ranker(std::shared_ptr<Catalog> catalog, RankPlan plan)
       const bool is_vector = kind == SignalKind::kSimilarity || kind == SignalKind::kBehavior;
       if (is_vector == (vectors == 1)) signal_order_.push_back(s);
     }
+  gathered_slot_.assign(catalog_->fields().size(), -1);
+  auto gather = [&](int field) {
+    if (field < 0 || gathered_slot_[field] >= 0) return;
+    gathered_slot_[field] = static_cast<int>(gathered_fields_.size());
+    gathered_fields_.push_back(field);
+  };
+  for (const SignalPlan& sig : plan_.signals)
+    if (sig.kind != SignalKind::kSimilarity && sig.kind != SignalKind::kBehavior)
+      for (int f : sig.fields) gather(f);
+  gather(plan_.blend_field);
 }
 
 std::vector<int> Ranker::IndexedVectors() const {
@@ -273,18 +320,13 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   // ---- signals: raw values, NaN where missing
   const size_t S = plan.signals.size();
   size_t n = candidates.size();
-  // Candidates are scattered rows: issue every field read up front so the
-  // cache misses overlap instead of stalling the signal loops one by one.
-  for (const SignalPlan& sig : plan.signals) {
-    if (sig.kind == SignalKind::kSimilarity || sig.kind == SignalKind::kBehavior) continue;
-    for (int f : sig.fields) PrefetchFieldRows(catalog.fields()[f], candidates.data(), candidates.size());
-  }
+  // Every field the signals and the blend read, in candidate order.
+  std::vector<double> gathered(gathered_fields_.size() * n);
+  for (size_t g = 0; g < gathered_fields_.size(); ++g)
+    GatherField(catalog.fields()[gathered_fields_[g]], candidates.data(), n, gathered.data() + g * n);
+  auto values_of = [&](int field) { return gathered.data() + size_t(gathered_slot_[field]) * n; };
   std::vector<float> raw(n * S, kNaN);  // signal-major: raw[s * n + i]
   std::vector<float> scratch(n);
-  // Field signals first, while the lines prefetched above are still in L1/L2;
-  // the similarity signals then stream every candidate's row through the
-  // caches (~1 MB for the rerank bench's 900 candidates), which evicted them
-  // when they ran first (the field loads were ~40 % of this stage's own time).
   for (const size_t s : signal_order_) {
     const SignalPlan& sig = plan.signals[s];
     float* dst = raw.data() + s * n;
@@ -299,8 +341,8 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
         for (const Retrieved& r : retrieved) {
           if (r.vector != sig.vector) continue;
           for (size_t j = 0; j < r.top.rows.size(); ++j) {
-            const auto at = std::lower_bound(candidates.begin(), candidates.end(), r.top.rows[j]);
-            if (at != candidates.end() && *at == r.top.rows[j]) scratch[at - candidates.begin()] = r.top.scores[j];
+            const size_t at = LowerBound(candidates.data(), n, r.top.rows[j]);
+            if (at < n && candidates[at] == r.top.rows[j]) scratch[at] = r.top.scores[j];
           }
         }
         std::vector<uint32_t> rows, where;
@@ -309,7 +351,8 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
         std::vector<float> scored(rows.size());
         if (!rows.empty()) Score(kernels, column.store->View(), q, rows.data(), rows.size(), scored.data());
         for (size_t j = 0; j < rows.size(); ++j) scratch[where[j]] = scored[j];
-        for (size_t i = 0; i < n; ++i) dst[i] = column.present[candidates[i]] ? scratch[i] : kNaN;
+        const uint8_t* present = column.present.data();
+        for (size_t i = 0; i < n; ++i) dst[i] = present[candidates[i]] ? scratch[i] : kNaN;
         break;
       }
       case SignalKind::kEngagement: {
@@ -317,7 +360,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
           double sum = 0;
           bool any = false;
           for (int f : sig.fields) {
-            const double v = catalog.fields()[f].numbers[candidates[i]];
+            const double v = values_of(f)[i];
             if (!std::isnan(v)) sum += v, any = true;
           }
           if (!any) continue;
@@ -328,26 +371,18 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
         break;
       }
       case SignalKind::kRecency: {
-        const auto& values = catalog.fields()[sig.fields[0]].numbers;
+        const double* values = values_of(sig.fields[0]);
         for (size_t i = 0; i < n; ++i) {
-          const double t = values[candidates[i]];
+          const double t = values[i];
           if (!std::isnan(t)) dst[i] = static_cast<float>(RecencyDecay(sig.decay, request.now - t, sig.half_life_ms));
         }
         break;
       }
       case SignalKind::kField: {
-        const FieldColumn& field = catalog.fields()[sig.fields[0]];
+        const double* values = values_of(sig.fields[0]);
         for (size_t i = 0; i < n; ++i) {
-          double v;
-          if (field.kind == FieldKind::kBool) {
-            const int32_t c = field.codes[candidates[i]];
-            if (c < 0) continue;
-            v = c;
-          } else {
-            v = field.numbers[candidates[i]];
-            if (std::isnan(v)) continue;
-          }
-          dst[i] = static_cast<float>(ApplyTransform(sig.transform, v, sig.scale));
+          const double v = values[i];
+          if (!std::isnan(v)) dst[i] = static_cast<float>(ApplyTransform(sig.transform, v, sig.scale));
         }
         break;
       }
@@ -370,8 +405,13 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
         rows2[j] = candidates[keep_idx[j]];
         for (size_t s = 0; s < S; ++s) raw2[s * keep_idx.size() + j] = raw[s * n + keep_idx[j]];
       }
+      const size_t G = gathered_fields_.size(), kept_n = keep_idx.size();
+      std::vector<double> gathered2(G * kept_n);
+      for (size_t g = 0; g < G; ++g)
+        for (size_t j = 0; j < kept_n; ++j) gathered2[g * kept_n + j] = gathered[g * n + keep_idx[j]];
       candidates.swap(rows2);
       raw.swap(raw2);
+      gathered.swap(gathered2);
       n = candidates.size();
     }
   }
@@ -387,7 +427,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   for (size_t i = 0; i < n; ++i) {
     double alpha = 0;
     if (plan.blend_field >= 0) {
-      double interactions = catalog.fields()[plan.blend_field].numbers[candidates[i]];
+      double interactions = values_of(plan.blend_field)[i];
       if (std::isnan(interactions) || interactions < 0) interactions = 0;
       alpha = interactions / (interactions + plan.blend_k);
     }
@@ -416,11 +456,17 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   // ---- order by fused score, keep the head (pinned rows always kept)
   std::vector<uint32_t> order(n);
   std::iota(order.begin(), order.end(), 0u);
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+  auto before = [&](uint32_t a, uint32_t b) {
     return fused[a] > fused[b] || (fused[a] == fused[b] && candidates[a] < candidates[b]);
-  });
-  std::vector<uint32_t> kept;
+  };
   const size_t keep = std::min(n, std::max(plan.keep, request.k ? request.k : plan.k));
+  // Stage 2 orders what it reads itself: here only the kept set, and the
+  // rerank head in order, are needed (a full sort of the feed's 500
+  // candidates was ~2 % of its time, and stage 2 sorted them again).
+  if (keep < n) std::nth_element(order.begin(), order.begin() + keep, order.end(), before);
+  const size_t head = std::min(keep, plan.rerank_top);
+  if (head > 0) std::partial_sort(order.begin(), order.begin() + head, order.begin() + keep, before);
+  std::vector<uint32_t> kept;
   kept.assign(order.begin(), order.begin() + keep);
   for (size_t ri = 0; ri < plan.rules.size(); ++ri) {
     if (plan.rules[ri].kind != RulePlan::Kind::kPin) continue;
@@ -573,14 +619,12 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
   size_t sorted = 0;
   auto order_through = [&](size_t j) {  // makes regular[j] final
     if (j < sorted || j >= regular.size()) return;
+    // The next chunk: selected in linear time, then sorted (stage 1 leaves
+    // the candidates unordered; sorting all of them cost the feed ~15 us).
     const size_t upto = std::min(regular.size(), std::max({j + 1, 2 * sorted, size_t(64)}));
-    if (4 * upto >= regular.size()) {
-      std::sort(regular.begin() + sorted, regular.end(), ranks_before);
-      sorted = regular.size();
-    } else {
-      std::partial_sort(regular.begin() + sorted, regular.begin() + upto, regular.end(), ranks_before);
-      sorted = upto;
-    }
+    if (upto < regular.size()) std::nth_element(regular.begin() + sorted, regular.begin() + upto, regular.end(), ranks_before);
+    std::sort(regular.begin() + sorted, regular.begin() + upto, ranks_before);
+    sorted = upto;
   };
 
   // ---- caps and MMR

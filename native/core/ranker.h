@@ -148,6 +148,10 @@ class Ranker {
   RankPlan plan_;
   // Signal indices, field signals first (see RunStage1).
   std::vector<size_t> signal_order_;
+  // Fields read per candidate by the signals and the cold-start blend, each
+  // once; gathered_slot_[field] is its place in that list (-1: not read).
+  std::vector<int> gathered_fields_;
+  std::vector<int> gathered_slot_;
   mutable std::mutex passing_mutex_;
   mutable std::shared_ptr<const Passing> passing_;
 };
