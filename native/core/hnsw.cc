@@ -598,7 +598,7 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
     for (size_t i = 0; i < m; ++i) s.rows[i] = s.results[i].slot;
     for (size_t i = 0; i < std::min<size_t>(m, 4); ++i) PrefetchLines(base + size_t(s.rows[i]) * row_bytes, row_bytes);
     Score(kernels, view, padded_query, s.rows.data(), m, s.sims.data());
-    for (size_t i = 0; i < m; ++i) out->Push(s.sims[i], s.rows[i]);
+    out->PushMany(s.sims.data(), s.rows.data(), m);
   } else {
     for (const Candidate& r : s.results) out->Push(r.sim, r.slot);
   }

@@ -133,18 +133,6 @@ void GatherField(const FieldColumn& field, const uint32_t* rows, size_t n, doubl
   }
 }
 
-// Index of the first element of sorted [first, first + n) not below `x`,
-// without a branch on the comparisons (they are unpredictable).
-inline size_t LowerBound(const uint32_t* first, size_t n, uint32_t x) {
-  const uint32_t* base = first;
-  while (n > 1) {
-    const size_t half = n / 2;
-    base = base[half - 1] < x ? base + half : base;
-    n -= half;
-  }
-  return static_cast<size_t>(base - first) + (n == 1 && *base < x ? 1 : 0);
-}
-
 }  // namespace
 
 Ranker::Ranker(std::shared_ptr<Catalog> catalog, RankPlan plan)
@@ -290,7 +278,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
       }
       if (m) flush();
     }
-    TopKResult top = heap.Take();
+    TopKResult top = heap.TakeByRow();
     candidates.insert(candidates.end(), top.rows.begin(), top.rows.end());
     retrieved.push_back({r.vector, std::move(top)});
   }
@@ -311,7 +299,8 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
           (!request.has_filter || Matches(catalog, request.filter, row)))
         candidates.push_back(row);
   }
-  std::sort(candidates.begin(), candidates.end());
+  // One retriever and no pins: its rows are already sorted and unique.
+  if (!std::is_sorted(candidates.begin(), candidates.end())) std::sort(candidates.begin(), candidates.end());
   candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   out.retrieved = candidates.size();
   const double t1 = NowUs();
@@ -338,10 +327,12 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
         const VectorColumn& column = catalog.vectors()[sig.vector];
         // Known from a retriever on this vector (candidates are sorted), else scored now.
         std::fill(scratch.begin(), scratch.end(), kNaN);
+        // Both sorted by row: one merge walk.
         for (const Retrieved& r : retrieved) {
           if (r.vector != sig.vector) continue;
+          size_t at = 0;
           for (size_t j = 0; j < r.top.rows.size(); ++j) {
-            const size_t at = LowerBound(candidates.data(), n, r.top.rows[j]);
+            while (at < n && candidates[at] < r.top.rows[j]) ++at;
             if (at < n && candidates[at] == r.top.rows[j]) scratch[at] = r.top.scores[j];
           }
         }

@@ -21,8 +21,13 @@ class TopKHeap {
   void Push(float score, uint32_t row);
   void Merge(const TopKHeap& other);
   size_t size() const { return heap_.size(); }
+  // Push for a batch: the best k of the kept and the new pairs are selected
+  // in linear time (the same set as pushing them one by one).
+  void PushMany(const float* scores, const uint32_t* rows, size_t n);
   // Sorted best first.
   TopKResult Take();
+  // Sorted by row, ascending: for callers that merge row sets.
+  TopKResult TakeByRow();
 
  private:
   struct Entry {
