@@ -297,6 +297,15 @@ constexpr ResultAboveT ResultAbove{};
 inline void PrefetchLines(const void* p, size_t bytes) {
   for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch(static_cast<const char*>(p) + line);
 }
+// For what a search reads about once (code rows, neighbour lists): the
+// non-temporal hint keeps those lines from evicting the visited bitset and
+// the heaps from L2. On the bench feed (200k rows), alternating builds,
+// median retrieval p50: 466 -> 406 us for the code rows (the kernel's own
+// prefetch included), then 481 -> 451 for the bridged lists and 455 -> 443
+// for the frontier's lists.
+inline void PrefetchOnce(const void* p, size_t bytes) {
+  for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch(static_cast<const char*>(p) + line, 0, 0);
+}
 
 // One neighbour list of the base-level search: marks its rows visited and
 // sorts them, without branching on the (random) visited and filter bits,
@@ -433,7 +442,7 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
   if (s.bridges.size() < batch_max) s.bridges.resize(batch_max);
   // Scores s.rows[0..m) into s.sims for navigation.
   auto navigate = [&](size_t m) {
-    for (size_t i = 0; i < std::min<size_t>(m, 4); ++i) PrefetchLines(nav_base + size_t(s.rows[i]) * nav_bytes, nav_bytes);
+    for (size_t i = 0; i < std::min<size_t>(m, 4); ++i) PrefetchOnce(nav_base + size_t(s.rows[i]) * nav_bytes, nav_bytes);
     if (codes) {
       kernels.score_u4(s.query_code.get(), codes_.get(), code_stride_, s.rows.data(), m, cdim_, s.dots.data());
       for (size_t i = 0; i < m; ++i) s.sims[i] = static_cast<float>(s.dots[i]) * inv_scale + offset;
@@ -537,7 +546,7 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
     // than fetching the root's alone). Expanding the best 2 or 4 candidates
     // together, to batch their memory reads, measured no faster.
     for (size_t h = 0; h < std::min<size_t>(7, s.frontier.size()); ++h)
-      PrefetchLines(list_of(s.frontier[h].slot), width * sizeof(uint32_t));
+      PrefetchOnce(list_of(s.frontier[h].slot), width * sizeof(uint32_t));
     // Rows to score, rejected neighbours (bridges) and whether each row is
     // admitted, written without branching on the (random) visited and
     // filter bits: ~5 % faster than branching on them.
@@ -552,7 +561,7 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
     // the rejected ones to their admitted neighbours (ACORN's two-hop
     // expansion), at most batch_cap more rows.
     if (filter_first && admitted_total < two_hop_below && nb) {
-      for (size_t i = 0; i < nb; ++i) PrefetchLines(list_of(bridges[i]), width * sizeof(uint32_t));
+      for (size_t i = 0; i < nb; ++i) PrefetchOnce(list_of(bridges[i]), width * sizeof(uint32_t));
       const size_t cap = m + batch_cap;
       for (size_t i = 0; i < nb; ++i) {
         const uint32_t b = bridges[i];

@@ -33,7 +33,7 @@ void score_u4_avx2(const int8_t* q, const uint8_t* base, size_t stride, const ui
   for (size_t i = 0; i < n; ++i) {
     if (i + 4 < n) {
       const char* next = reinterpret_cast<const char*>(base + size_t(rows[i + 4]) * stride);
-      for (size_t line = 0; line < stride; line += 64) _mm_prefetch(next + line, _MM_HINT_T0);
+      for (size_t line = 0; line < stride; line += 64) _mm_prefetch(next + line, _MM_HINT_NTA);
     }
     const uint8_t* r = base + size_t(rows[i]) * stride;
     __m256i acc = _mm256_setzero_si256();

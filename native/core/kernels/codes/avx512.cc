@@ -1,6 +1,7 @@
 // 4-bit navigation codes for AVX-512 (BW): one 64-byte block per step,
 // nibbles split with a mask and a shift, vpmaddubsw + vpmaddwd. Four rows
-// share each query load; the next four rows are prefetched meanwhile.
+// share each query load; the next four rows are prefetched meanwhile, with
+// the non-temporal hint (a search reads each code row once; see hnsw.cc).
 #include <immintrin.h>
 
 #include "../kernels.h"
@@ -31,7 +32,7 @@ void ScoreU4(const int8_t* q, const uint8_t* base, size_t stride, const uint32_t
     for (int t = 0; t < 4; ++t) r[t] = base + size_t(rows[i + t]) * stride;
     for (size_t t = i + 4; t < i + 8 && t < n; ++t) {
       const char* next = reinterpret_cast<const char*>(base + size_t(rows[t]) * stride);
-      for (size_t line = 0; line < stride; line += 64) _mm_prefetch(next + line, _MM_HINT_T0);
+      for (size_t line = 0; line < stride; line += 64) _mm_prefetch(next + line, _MM_HINT_NTA);
     }
     __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
     for (size_t b = 0; b < blocks; ++b) {
