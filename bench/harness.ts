@@ -51,6 +51,17 @@ export function configFromEnv(overrides: Partial<BenchConfig> = {}): BenchConfig
 export { randomVectors, rng } from '../src/util/random.js';
 
 /** k distinct row ids from [0, n), in random order. */
+/**
+ * Event-loop delay from a `monitorEventLoopDelay` histogram, in ms: the
+ * percentile minus the sampling interval. The histogram records the time
+ * between consecutive timer callbacks, so an idle loop sampled every 1 ms
+ * reads about 1 ms; the delay is how late the callback ran beyond that (what
+ * Elastic's APM agent and @fastify/under-pressure report).
+ */
+export function loopDelayMs(histogram: { percentile(p: number): number }, resolutionMs: number, p: number): number {
+  return Math.max(0, histogram.percentile(p) / 1e6 - resolutionMs);
+}
+
 export function randomRows(n: number, k: number, random: () => number): Uint32Array {
   const picked = new Set<number>();
   while (picked.size < Math.min(k, n)) picked.add(Math.floor(random() * n));

@@ -22,7 +22,7 @@ import { RARE_TAG, SAMPLE_NOW, sampleItems, sampleSchema } from '../src/cli/samp
 import { packageRoot } from '../src/native.js';
 import { FusionMlp, type Precision } from '../src/rerank/fusion-mlp.js';
 import { Ranker, type SignalOptions } from '../src/scoring/ranker.js';
-import { type BenchConfig, type CaseResult, rng, runCases, type SuiteReport } from './harness.js';
+import { type BenchConfig, type CaseResult, loopDelayMs, rng, runCases, type SuiteReport } from './harness.js';
 import { mlpOnnx } from './rank-model.js';
 import { type BenchQuery, FEATURES, GluedPeer, TEXT, VISUAL, WEIGHTS } from './rank-glued.js';
 
@@ -161,13 +161,14 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
   const rareCase = await runCases('rank', [{ name: '1 % filter · fusionrank (k 100)', fn: () => auto.rank({ query: { visual: nextQuery().visual } }) }], config);
 
   // ---- rankAsync under 200 concurrent requests: event-loop delay
-  // The floor first: the same histogram on an idle loop (its samples include
-  // the 1 ms timer interval itself).
-  const idle = monitorEventLoopDelay({ resolution: 1 });
+  // The floor first: the same histogram on an idle loop. Its samples are the
+  // times between 1 ms timer callbacks; the delay is what exceeds the 1 ms.
+  const resolution = 1;
+  const idle = monitorEventLoopDelay({ resolution });
   idle.enable();
   await new Promise((resolve) => setTimeout(resolve, config.quick ? 200 : 1000));
   idle.disable();
-  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  const histogram = monitorEventLoopDelay({ resolution });
   const rounds = config.quick ? 3 : 10;
   const latencies: number[] = [];
   histogram.enable();
@@ -185,8 +186,13 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
   const elu = performance.eventLoopUtilization(eluBefore);
   histogram.disable();
   latencies.sort((a, b) => a - b);
-  const loopP99 = histogram.percentile(99) / 1e6;
-  const loopCheck = { check: 'rankAsync × 200 concurrent: event-loop delay p99 < 2 ms', value: `${loopP99.toFixed(2)} ms (idle loop p99 ${(idle.percentile(99) / 1e6).toFixed(2)} ms; max ${(histogram.max / 1e6).toFixed(2)} ms; ${((rounds * 200) / (elapsed / 1000)).toFixed(0)} req/s; request p50 ${percentile(latencies, 0.5).toFixed(1)} ms; main-thread busy ${((elu.active / (rounds * 200)) * 1000).toFixed(0)} µs per request)`, pass: loopP99 < 2 };
+  const loopP99 = loopDelayMs(histogram, resolution, 99);
+  const ms = (ns: number) => (ns / 1e6).toFixed(2);
+  const loopCheck = {
+    check: 'rankAsync × 200 concurrent: event-loop delay p99 < 2 ms',
+    value: `${loopP99.toFixed(2)} ms (timer intervals: p99 ${ms(histogram.percentile(99))} ms, max ${ms(histogram.max)} ms; idle loop delay p99 ${loopDelayMs(idle, resolution, 99).toFixed(2)} ms; ${((rounds * 200) / (elapsed / 1000)).toFixed(0)} req/s; request p50 ${percentile(latencies, 0.5).toFixed(1)} ms; main-thread busy ${((elu.active / (rounds * 200)) * 1000).toFixed(0)} µs per request)`,
+    pass: loopP99 < 2,
+  };
 
   // ---- the glued peer, in its own worker thread, on the same queries
   const t0 = performance.now();
