@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 import { describe, expect, test } from 'vitest';
 
 import { Catalog, type FilterSpec, Ranker, type RankedItem } from '../src/index.js';
@@ -370,6 +372,25 @@ describe('Ranker: post-rank', () => {
       for (const key of ['retrieveUs', 'scoreUs', 'rerankUs', 'diversifyUs', 'totalUs'] as const) expect(t[key]).toBeGreaterThanOrEqual(0);
       expect(t.totalUs).toBeGreaterThan(0);
     }
+  });
+
+  test('rankAsync reads its query when called: reusing the buffer afterwards changes nothing, queued or not', async () => {
+    const fx = makeCatalog(300, 61);
+    const r = new Ranker(fx.catalog, { signals: { visual: { kind: 'similarity', vector: 'visual', weight: 1 } }, retrieve: { exact: true }, k: 5 });
+    const random = rng(62);
+    const queries = Array.from({ length: availableParallelism() + 8 }, () => randomVector(DIM, random));
+    const expected = queries.map((q) => r.rank({ query: { visual: q } }).items.map((i) => i.id));
+    // One buffer for every request, overwritten after each call, as a server
+    // reusing its decode buffer would: more requests than the pool runs at once.
+    const buffer = new Float32Array(DIM);
+    const pending = queries.map((q) => {
+      buffer.set(q);
+      const p = r.rankAsync({ query: { visual: buffer } });
+      buffer.fill(0.5);
+      return p;
+    });
+    const results = await Promise.all(pending);
+    expect(results.map((res) => res.items.map((i) => i.id))).toEqual(expected);
   });
 
   test('mutations while rankAsync requests are in flight: no crash, no stale or mislabelled ids', async () => {

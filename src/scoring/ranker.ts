@@ -482,6 +482,10 @@ export class Ranker {
     const start = performance.now();
     try {
       const nativeRequest = this.#request(request);
+      // A request that has to wait for a slot reads its query vectors later:
+      // copy them now, so a caller reusing its buffers cannot change the
+      // request after the call (the native call copies them itself).
+      if (rankPool.active >= rankPool.limit) nativeRequest.queries = nativeRequest.queries.map((q) => q && q.slice());
       // Rows are mapped back to ids after the await: rows reassigned after
       // the native call started are left out.
       let version = 0;
