@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 
 import { mlpOnnx } from '../bench/rank-model.js';
-import { FusionMlp, Ranker, type RerankModel } from '../src/index.js';
+import { Catalog, FusionMlp, Ranker, type RerankModel } from '../src/index.js';
 import { DIM, makeCatalog, randomVector, rng } from './helpers/rank-fixtures.js';
 
 /** A linear model y = w·x + b, standing in for FusionMlp (same structural interface). */
@@ -69,6 +69,35 @@ describe('Ranker: rerank stage', () => {
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
     expect(rows.length).toBe(10);
     expect(res.timings.rerankUs).toBeGreaterThan(0);
+  });
+
+  test('field features: numbers as stored, bools as 0/1, missing values as 0, for each reranked item', () => {
+    const c = new Catalog({ vectors: { v: { dim: 4 } }, fields: { price: 'number', safe: 'bool', likes: 'number' } });
+    const random = rng(77);
+    const items = Array.from({ length: 60 }, (_, i) => ({
+      id: `i${i}`,
+      vectors: { v: randomVector(4, random) },
+      // Every 4th item has no price, every 5th no safe flag.
+      fields: { ...(i % 4 ? { price: i * 1.5 } : {}), ...(i % 5 ? { safe: i % 2 === 0 } : {}), likes: i },
+    }));
+    c.upsert(items);
+    const model = new LinearModel(new Float32Array(3));
+    const r = new Ranker(c, {
+      retrieve: { exact: true, k: 60 },
+      signals: { v: { kind: 'similarity', vector: 'v', weight: 1 }, likes: { kind: 'engagement', fields: ['likes'], weight: 0.1 } },
+      rerank: { model, top: 25, features: [{ field: 'price' }, { field: 'safe' }, { field: 'likes' }] },
+      k: 25,
+    });
+    r.rank({ query: { v: randomVector(4, random) } });
+    const x = model.lastInput!;
+    expect(x.length).toBe(25 * 3);
+    // Each row is one item's (price, safe, likes); likes identifies the item.
+    for (let j = 0; j < 25; j++) {
+      const i = x[j * 3 + 2];
+      expect(Number.isInteger(i)).toBe(true);
+      expect(x[j * 3]).toBe(i % 4 ? Math.fround(i * 1.5) : 0);
+      expect(x[j * 3 + 1]).toBe(i % 5 && i % 2 === 0 ? 1 : 0);
+    }
   });
 
   test('f16 vectors are decoded into the features exactly as catalog.get reads them', () => {

@@ -98,16 +98,6 @@ bool KeepRequestRow(const void* ctx, uint32_t row) {
   return !c->request_filter || Matches(*c->catalog, *c->request_filter, row);
 }
 
-// Candidates are scattered rows: one prefetch per row of the field's column,
-// issued together so the cache misses overlap.
-void PrefetchFieldRows(const FieldColumn& field, const uint32_t* rows, size_t n) {
-  if (field.kind == FieldKind::kNumber || field.kind == FieldKind::kTime) {
-    for (size_t i = 0; i < n; ++i) __builtin_prefetch(field.numbers.data() + rows[i]);
-  } else if (field.kind != FieldKind::kTags) {
-    for (size_t i = 0; i < n; ++i) __builtin_prefetch(field.codes.data() + rows[i]);
-  }
-}
-
 // One field column's values for `rows`, as doubles (NaN where missing;
 // bools and categories as their codes). One short loop per column, with a
 // prefetch a fixed distance ahead, keeps a dozen misses in flight; the
@@ -140,12 +130,6 @@ Ranker::Ranker(std::shared_ptr<Catalog> catalog, RankPlan plan)
   if (plan_.has_filter) ValidateFilter(*catalog_, plan_.filter);
   for (const auto& rule : plan_.rules)
     if (rule.has_filter) ValidateFilter(*catalog_, rule.filter);
-  for (int vectors = 0; vectors < 2; ++vectors)
-    for (size_t s = 0; s < plan_.signals.size(); ++s) {
-      const SignalKind kind = plan_.signals[s].kind;
-      const bool is_vector = kind == SignalKind::kSimilarity || kind == SignalKind::kBehavior;
-      if (is_vector == (vectors == 1)) signal_order_.push_back(s);
-    }
   gathered_slot_.assign(catalog_->fields().size(), -1);
   auto gather = [&](int field) {
     if (field < 0 || gathered_slot_[field] >= 0) return;
@@ -156,6 +140,8 @@ Ranker::Ranker(std::shared_ptr<Catalog> catalog, RankPlan plan)
     if (sig.kind != SignalKind::kSimilarity && sig.kind != SignalKind::kBehavior)
       for (int f : sig.fields) gather(f);
   gather(plan_.blend_field);
+  for (const FeaturePlan& f : plan_.features)
+    if (f.kind == FeaturePlan::Kind::kField) gather(f.index);
 }
 
 std::vector<int> Ranker::IndexedVectors() const {
@@ -316,7 +302,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   auto values_of = [&](int field) { return gathered.data() + size_t(gathered_slot_[field]) * n; };
   std::vector<float> raw(n * S, kNaN);  // signal-major: raw[s * n + i]
   std::vector<float> scratch(n);
-  for (const size_t s : signal_order_) {
+  for (size_t s = 0; s < S; ++s) {
     const SignalPlan& sig = plan.signals[s];
     float* dst = raw.data() + s * n;
     switch (sig.kind) {
@@ -456,7 +442,8 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   // candidates was ~2 % of its time, and stage 2 sorted them again).
   if (keep < n) std::nth_element(order.begin(), order.begin() + keep, order.end(), before);
   const size_t head = std::min(keep, plan.rerank_top);
-  if (head > 0) std::partial_sort(order.begin(), order.begin() + head, order.begin() + keep, before);
+  if (head > 0 && head < keep) std::nth_element(order.begin(), order.begin() + head, order.begin() + keep, before);
+  if (head > 0) std::sort(order.begin(), order.begin() + head, before);
   std::vector<uint32_t> kept;
   kept.assign(order.begin(), order.begin() + keep);
   for (size_t ri = 0; ri < plan.rules.size(); ++ri) {
@@ -490,10 +477,6 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     std::vector<StoreView> views(plan.features.size());
     for (size_t fi = 0; fi < plan.features.size(); ++fi)
       if (plan.features[fi].kind == FeaturePlan::Kind::kVector) views[fi] = catalog.vectors()[plan.features[fi].index].store->View();
-    // The field features' lines were evicted by the similarity rows: fetch
-    // them now, so they arrive while the vectors below are decoded.
-    for (const FeaturePlan& f : plan.features)
-      if (f.kind == FeaturePlan::Kind::kField) PrefetchFieldRows(catalog.fields()[f.index], out.rows.data(), fr);
     for (size_t j = 0; j < fr; ++j) {
       const uint32_t row = out.rows[j];
       float* dst = out.features.get() + j * F;
@@ -519,12 +502,14 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
             break;
           }
           case FeaturePlan::Kind::kField: {
-            const FieldColumn& field = catalog.fields()[f.index];
+            // Gathered with the signals' fields, in candidate order.
+            const FieldKind kind = catalog.fields()[f.index].kind;
+            const double g = values_of(f.index)[kept[j]];
             double v = 0;
-            if (field.kind == FieldKind::kNumber || field.kind == FieldKind::kTime)
-              v = std::isnan(field.numbers[row]) ? 0 : field.numbers[row];
-            else if (field.kind == FieldKind::kBool)
-              v = field.codes[row] > 0 ? 1 : 0;
+            if (kind == FieldKind::kNumber || kind == FieldKind::kTime)
+              v = std::isnan(g) ? 0 : g;
+            else if (kind == FieldKind::kBool)
+              v = g > 0 ? 1 : 0;
             dst[0] = static_cast<float>(v);
             break;
           }

@@ -146,8 +146,6 @@ class Ranker {
 
   std::shared_ptr<Catalog> catalog_;
   RankPlan plan_;
-  // Signal indices, field signals first (see RunStage1).
-  std::vector<size_t> signal_order_;
   // Fields read per candidate by the signals and the cold-start blend, each
   // once; gathered_slot_[field] is its place in that list (-1: not read).
   std::vector<int> gathered_fields_;
