@@ -437,8 +437,7 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
 
   const uint32_t* slot_to_row = slot_to_row_.data();
   const uint8_t* base = view.block->data.get();
-  const size_t element_bytes = view.dtype == Dtype::kF32 ? 4 : view.dtype == Dtype::kF16 ? 2 : 1;
-  const size_t row_bytes = view.pdim * element_bytes;
+  const size_t row_bytes = RowBytes(view);
   const size_t ef = std::max(expansion, k);
   size_t distances = 0, expanded = 0, bridged = 0;
 

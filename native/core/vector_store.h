@@ -35,6 +35,11 @@ struct StoreView {
   Dtype dtype = Dtype::kF32;
 };
 
+// Bytes of one stored row of a view (pdim elements).
+inline size_t RowBytes(const StoreView& view) {
+  return view.pdim * (view.dtype == Dtype::kF32 ? 4 : view.dtype == Dtype::kF16 ? 2 : 1);
+}
+
 class VectorStore {
  public:
   VectorStore(size_t dim, Dtype dtype);
