@@ -472,8 +472,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     const size_t F = plan.feature_size;
     out.feature_rows = fr;
     out.features.reset(new float[fr * F]);
-    // Row by row: each item's features are written as one contiguous run
-    // while its vectors (just scored) are still in cache.
+    // Row by row: each item's features are written as one contiguous run.
     std::vector<StoreView> views(plan.features.size());
     for (size_t fi = 0; fi < plan.features.size(); ++fi)
       if (plan.features[fi].kind == FeaturePlan::Kind::kVector) views[fi] = catalog.vectors()[plan.features[fi].index].store->View();
