@@ -221,29 +221,7 @@ describe('Ranker: signals, normalisation, fusion, explain', () => {
     expect(items.a.score).toBeCloseTo(items.a.signals!.eng.raw! - Math.sqrt(10), 5);
   });
 
-  test('cold-start blend shifts weight from content to behaviour with interactions', () => {
-    const c = new Catalog({ vectors: { content: { dim: 2 }, cf: { dim: 2 } }, fields: { interactions: 'number' } });
-    c.upsert([
-      { id: 'new', vectors: { content: [1, 0], cf: [0, 1] }, fields: { interactions: 0 } },
-      { id: 'mid', vectors: { content: [1, 0], cf: [0, 1] }, fields: { interactions: 20 } },
-      { id: 'old', vectors: { content: [1, 0], cf: [0, 1] }, fields: { interactions: 180 } },
-    ]);
-    const r = new Ranker(c, {
-      retrieve: { exact: true },
-      signals: { content: { kind: 'similarity', vector: 'content', weight: 1 }, cf: { kind: 'behavior', vector: 'cf', weight: 1 } },
-      blend: { content: ['content'], behavior: ['cf'], byField: 'interactions', k: 20 },
-      normalize: 'none',
-      missing: 'zero',
-    });
-    const items = Object.fromEntries(r.rank({ query: { content: new Float32Array([1, 0]), cf: new Float32Array([1, 0]) }, explain: true }).items.map((i) => [i.id, i]));
-    // content similarity 1, behaviour similarity 0: score = 1 - alpha, alpha = n / (n + 20).
-    expect(items.new.score).toBeCloseTo(1, 6);
-    expect(items.mid.score).toBeCloseTo(0.5, 6);
-    expect(items.old.score).toBeCloseTo(0.1, 6);
-    expect(items.old.signals!.cf.contribution).toBe(0);
-  });
-
-  test('cold-start blend reads each kept item\'s own interactions after the drop policy removed others', () => {
+  test('cold-start blend shifts weight from content to behaviour with interactions, also after the drop policy removed items', () => {
     const c = new Catalog({ vectors: { content: { dim: 2 }, cf: { dim: 2 } }, fields: { interactions: 'number' } });
     // Rows without a content vector come first, so dropping them shifts every later item.
     c.upsert([
@@ -253,18 +231,22 @@ describe('Ranker: signals, normalisation, fusion, explain', () => {
       { id: 'mid', vectors: { content: [1, 0], cf: [0, 1] }, fields: { interactions: 20 } },
       { id: 'old', vectors: { content: [1, 0], cf: [0, 1] }, fields: { interactions: 180 } },
     ]);
-    const r = new Ranker(c, {
-      retrieve: { exact: true },
-      signals: { content: { kind: 'similarity', vector: 'content', weight: 1 }, cf: { kind: 'behavior', vector: 'cf', weight: 1 } },
-      blend: { content: ['content'], behavior: ['cf'], byField: 'interactions', k: 20 },
-      normalize: 'none',
-      missing: 'drop',
-    });
-    const items = Object.fromEntries(r.rank({ query: { content: new Float32Array([1, 0]), cf: new Float32Array([1, 0]) } }).items.map((i) => [i.id, i.score]));
-    expect(Object.keys(items).sort()).toEqual(['mid', 'new', 'old']);
-    expect(items.new).toBeCloseTo(1, 6);
-    expect(items.mid).toBeCloseTo(0.5, 6);
-    expect(items.old).toBeCloseTo(0.1, 6);
+    for (const missing of ['zero', 'drop'] as const) {
+      const r = new Ranker(c, {
+        retrieve: { exact: true },
+        signals: { content: { kind: 'similarity', vector: 'content', weight: 1 }, cf: { kind: 'behavior', vector: 'cf', weight: 1 } },
+        blend: { content: ['content'], behavior: ['cf'], byField: 'interactions', k: 20 },
+        normalize: 'none',
+        missing,
+      });
+      const items = Object.fromEntries(r.rank({ query: { content: new Float32Array([1, 0]), cf: new Float32Array([1, 0]) }, explain: true }).items.map((i) => [i.id, i]));
+      expect(Object.keys(items).sort()).toEqual(missing === 'drop' ? ['mid', 'new', 'old'] : ['gone1', 'gone2', 'mid', 'new', 'old']);
+      // content similarity 1, behaviour similarity 0: score = 1 - alpha, alpha = n / (n + 20).
+      expect(items.new.score).toBeCloseTo(1, 6);
+      expect(items.mid.score).toBeCloseTo(0.5, 6);
+      expect(items.old.score).toBeCloseTo(0.1, 6);
+      expect(items.old.signals!.cf.contribution).toBe(0);
+    }
   });
 });
 
