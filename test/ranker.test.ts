@@ -123,6 +123,23 @@ describe('Ranker: signals, normalisation, fusion, explain', () => {
     k: 60,
   };
 
+  test('retrieved scores reach the similarity signals of the right items (two retrievers, a union of 100 + 100)', () => {
+    const ranker = new Ranker(fx.catalog, {
+      retrieve: [{ vector: 'visual', k: 100, exact: true }, { vector: 'text', k: 100, exact: true }],
+      signals: { visual: base.signals.visual, text: base.signals.text },
+      normalize: 'none',
+      k: 300,
+    });
+    const { items, candidates } = ranker.rank({ query: { visual: q, text: tq }, explain: true });
+    expect(items.length).toBe(candidates);
+    expect(candidates).toBeGreaterThan(100);
+    for (const item of items) {
+      expect(item.signals!.visual.raw).toBeCloseTo(cosine(q, fx.visual.get(item.id)!), 5);
+      if (fx.text.has(item.id)) expect(item.signals!.text.raw).toBeCloseTo(cosine(tq, fx.text.get(item.id)!), 5);
+      else expect(item.signals!.text.raw).toBeNull();
+    }
+  });
+
   test('raw signal values follow their definitions', () => {
     const ranker = new Ranker(fx.catalog, { ...base, normalize: 'none' });
     const { items } = ranker.rank({ query: { visual: q, text: tq }, now: NOW, explain: true });
