@@ -45,8 +45,11 @@ uint64_t probe_read_avx512(const uint8_t* base, size_t stride_bytes, const uint3
     }
     for (; j < row_bytes; j += 64) a0 = _mm512_xor_si512(a0, _mm512_load_si512(r + j));
   }
+  // The same checksum as the other tiers: the xor of every 64-bit word read.
   const __m512i x = _mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3));
-  return static_cast<uint64_t>(_mm512_reduce_add_epi64(x));
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, x);
+  return lanes[0] ^ lanes[1] ^ lanes[2] ^ lanes[3] ^ lanes[4] ^ lanes[5] ^ lanes[6] ^ lanes[7];
 }
 
 float probe_fma_avx512(uint64_t iterations, float seed) {
