@@ -50,7 +50,6 @@ export function configFromEnv(overrides: Partial<BenchConfig> = {}): BenchConfig
 
 export { randomVectors, rng } from '../src/util/random.js';
 
-/** k distinct row ids from [0, n), in random order. */
 /**
  * Event-loop delay from a `monitorEventLoopDelay` histogram, in ms: the
  * percentile minus the sampling interval. The histogram records the time
@@ -62,6 +61,7 @@ export function loopDelayMs(histogram: { percentile(p: number): number }, resolu
   return Math.max(0, histogram.percentile(p) / 1e6 - resolutionMs);
 }
 
+/** k distinct row ids from [0, n), in random order. */
 export function randomRows(n: number, k: number, random: () => number): Uint32Array {
   const picked = new Set<number>();
   while (picked.size < Math.min(k, n)) picked.add(Math.floor(random() * n));
