@@ -327,9 +327,11 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
           if (std::isnan(scratch[i])) rows.push_back(candidates[i]), where.push_back(static_cast<uint32_t>(i));
         std::vector<float> scored(rows.size());
         if (!rows.empty()) Score(kernels, column.store->View(), q, rows.data(), rows.size(), scored.data());
-        for (size_t j = 0; j < rows.size(); ++j) scratch[where[j]] = scored[j];
+        // Retrieved rows have the vector (retrieval searches only rows that
+        // do); the others are checked.
         const uint8_t* present = column.present.data();
-        for (size_t i = 0; i < n; ++i) dst[i] = present[candidates[i]] ? scratch[i] : kNaN;
+        for (size_t j = 0; j < rows.size(); ++j) scratch[where[j]] = present[rows[j]] ? scored[j] : kNaN;
+        std::copy(scratch.begin(), scratch.end(), dst);
         break;
       }
       case SignalKind::kEngagement: {
