@@ -306,6 +306,61 @@ describe('Ranker: post-rank', () => {
     expect(ranked.map((i) => i.id)).toEqual(picked.map((p) => p.id));
   });
 
+  test('MMR with caps picks exactly what a reference MMR picks (pool refills, capped items leave the window)', () => {
+    const random = rng(41);
+    const c = new Catalog({ vectors: { v: { dim: 16 } }, fields: { creator: 'category' } });
+    const centers = Array.from({ length: 20 }, () => randomVector(16, random));
+    const items = Array.from({ length: 300 }, (_, i) => ({
+      id: `i${i}`,
+      vectors: { v: centers[i % 20].map((x) => x + (random() - 0.5) * 0.6) },
+      fields: { creator: `cr${Math.floor(random() * 6)}` },
+    }));
+    c.upsert(items);
+    const q = randomVector(16, random);
+    for (const [lambda, pool, k] of [[0.3, 40, 12], [0.7, 24, 20], [0.5, 60, 15]] as const) {
+      const ranked = new Ranker(c, {
+        signals: { sim: { kind: 'similarity', vector: 'v', weight: 1 } },
+        normalize: 'none',
+        retrieve: { exact: true, k: 300 },
+        diversity: { mmr: { vector: 'v', lambda, pool }, maxPer: { creator: 2 } },
+        k,
+      }).rank({ query: { v: q } }).items.map((i) => i.id);
+      // Reference: relevance scaled over the pool's head, a window of `pool`
+      // uncapped items refilled in relevance order, the first best value wins.
+      const all = items.map((it) => ({ id: it.id, creator: it.fields.creator, v: c.get(it.id)!.vectors.v, rel: cosine(q, c.get(it.id)!.vectors.v) }));
+      all.sort((a, b) => b.rel - a.rel);
+      const lo = Math.min(...all.slice(0, pool).map((a) => a.rel)), hi = Math.max(...all.slice(0, pool).map((a) => a.rel));
+      const counts = new Map<string, number>();
+      const capped = (a: (typeof all)[number]) => (counts.get(a.creator) ?? 0) >= 2;
+      const picked: typeof all = [];
+      let window: typeof all = [];
+      let next = 0;
+      const refill = () => {
+        while (window.length < pool && next < all.length) {
+          const a = all[next++];
+          if (!capped(a)) window.push(a);
+        }
+      };
+      refill();
+      while (picked.length < k) {
+        window = window.filter((a) => !capped(a));
+        refill();
+        if (window.length === 0) break;
+        let best = 0, bestValue = -Infinity;
+        window.forEach((cand, w) => {
+          const sim = picked.length ? Math.max(0, ...picked.map((p) => cosine(p.v, cand.v))) : 0;
+          const rel = (Math.min(hi, Math.max(lo, cand.rel)) - lo) / (hi - lo);
+          const value = lambda * rel - (1 - lambda) * sim;
+          if (value > bestValue + 1e-6) { bestValue = value; best = w; }
+        });
+        const chosen = window.splice(best, 1)[0];
+        picked.push(chosen);
+        counts.set(chosen.creator, (counts.get(chosen.creator) ?? 0) + 1);
+      }
+      expect(ranked).toEqual(picked.map((p) => p.id));
+    }
+  });
+
   test('maxPer caps items per category', () => {
     const fx = makeCatalog(200, 8);
     const r = new Ranker(fx.catalog, {
