@@ -656,7 +656,9 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
     // Each step brings the best bound up to date until the best is current:
     // the same choice, ties to the earlier item, as scoring every window item
     // against every pick, for a fraction of the similarities: on the bench
-    // feed (20 picks from a pool of 60) ~520 pairs instead of ~1,400.
+    // feed (20 picks from a pool of 60) ~520 pairs instead of ~1,400. (Up to
+    // rounding: a pair is scored with the window item as the query, so exact
+    // duplicates may trade places with the eager order.)
     struct Entry {
       uint32_t i;       // candidate index
       uint32_t synced;  // selected[0, synced) are accounted for in max_sim
