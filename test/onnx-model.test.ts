@@ -6,6 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { denseModel, imageEncoderModel, notAnEncoderModel } from '../bench/ingest-fixtures.js';
+import { missingCudaProvider } from '../src/models/cuda-provider.js';
 import { OnnxModel, resetCudaProbe } from '../src/models/onnx-model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fusionrank-onnx-'));
@@ -43,7 +44,7 @@ describe('OnnxModel', () => {
 
   it("falls back from CUDA to CPU once with one coded warning under 'auto'", async () => {
     resetCudaProbe();
-    const warnings: Array<{ code?: string }> = [];
+    const warnings: Array<{ code?: string; message: string }> = [];
     const onWarning = (w: Error & { code?: string }) => warnings.push(w);
     process.on('warning', onWarning);
     try {
@@ -53,7 +54,12 @@ describe('OnnxModel', () => {
       // This machine has no CUDA provider libraries (onnxruntime-node's install step was skipped).
       expect(a.device).toBe('cpu');
       expect(b.device).toBe('cpu');
-      expect(warnings.filter((w) => w.code === 'FUSIONRANK_CUDA_FALLBACK')).toHaveLength(1);
+      const fallbacks = warnings.filter((w) => w.code === 'FUSIONRANK_CUDA_FALLBACK');
+      expect(fallbacks).toHaveLength(1);
+      // Without the provider library, CUDA is not even tried (onnxruntime would
+      // print an error line of its own first): the warning says what is missing.
+      const missing = missingCudaProvider();
+      if (missing !== undefined) expect(fallbacks[0].message).toContain(missing);
       const out = await a.run({ x: { data: new Float32Array(10).fill(1), dims: [1, 10] } });
       expect(out.y.data).toEqual(new Float32Array(10).fill(1));
     } finally {

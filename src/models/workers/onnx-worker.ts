@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 
 import { encodeError, type WireError } from '../../util/wire-error.js';
+import { missingCudaProvider } from '../cuda-provider.js';
 
 export interface OnnxWorkerData {
   model: string | Uint8Array;
@@ -65,7 +66,12 @@ async function start(): Promise<void> {
   let device: 'cpu' | 'cuda' = 'cpu';
   let cudaError: string | undefined;
   try {
-    if (data.device === 'cuda' || (data.device === 'auto' && !data.cudaKnownUnavailable)) {
+    const missing = data.device === 'cpu' ? undefined : missingCudaProvider();
+    if (missing !== undefined && data.device === 'cuda') throw new Error(missing);
+    if (missing !== undefined) {
+      cudaError = missing;
+      session = await create(['cpu']);
+    } else if (data.device === 'cuda' || (data.device === 'auto' && !data.cudaKnownUnavailable)) {
       try {
         session = await create([{ name: 'cuda', deviceId: data.cudaDeviceId }, 'cpu']);
         device = 'cuda';
