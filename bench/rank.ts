@@ -188,11 +188,12 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
   latencies.sort((a, b) => a - b);
   const loopP99 = loopDelayMs(histogram, resolution, 99);
   const ms = (ns: number) => (ns / 1e6).toFixed(2);
-  const loopCheck = {
-    check: 'rankAsync × 200 concurrent: event-loop delay p99 < 2 ms',
-    value: `${loopP99.toFixed(2)} ms (timer intervals: p99 ${ms(histogram.percentile(99))} ms, max ${ms(histogram.max)} ms; idle loop delay p99 ${loopDelayMs(idle, resolution, 99).toFixed(2)} ms; ${((rounds * 200) / (elapsed / 1000)).toFixed(0)} req/s; request p50 ${percentile(latencies, 0.5).toFixed(1)} ms; main-thread busy ${((elu.active / (rounds * 200)) * 1000).toFixed(0)} µs per request)`,
-    pass: loopP99 < 2,
-  };
+  const loopCheck = { check: 'rankAsync × 200 concurrent: event-loop delay p99 < 2 ms', value: `${loopP99.toFixed(2)} ms`, pass: loopP99 < 2 };
+  notes.push(
+    `rankAsync × 200: event-loop delay p99 ${loopP99.toFixed(2)} ms beyond the 1 ms timer (timer intervals p99 ${ms(histogram.percentile(99))} ms, max ${ms(histogram.max)} ms); ` +
+      `idle loop delay p99 ${loopDelayMs(idle, resolution, 99).toFixed(2)} ms; ${((rounds * 200) / (elapsed / 1000)).toFixed(0)} req/s; request p50 ${percentile(latencies, 0.5).toFixed(1)} ms; ` +
+      `main-thread busy ${((elu.active / (rounds * 200)) * 1000).toFixed(0)} µs per request`,
+  );
 
   // ---- the glued peer, in its own worker thread, on the same queries
   const t0 = performance.now();
