@@ -301,7 +301,6 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
     GatherField(catalog.fields()[gathered_fields_[g]], candidates.data(), n, gathered.data() + g * n);
   auto values_of = [&](int field) { return gathered.data() + size_t(gathered_slot_[field]) * n; };
   std::vector<float> raw(n * S, kNaN);  // signal-major: raw[s * n + i]
-  std::vector<float> scratch(n);
   for (size_t s = 0; s < S; ++s) {
     const SignalPlan& sig = plan.signals[s];
     float* dst = raw.data() + s * n;
@@ -311,27 +310,24 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
         const float* q = request.queries[sig.vector].get();
         if (!q || n == 0) break;
         const VectorColumn& column = catalog.vectors()[sig.vector];
-        // Known from a retriever on this vector (candidates are sorted), else scored now.
-        std::fill(scratch.begin(), scratch.end(), kNaN);
-        // Both sorted by row: one merge walk.
+        // Known from a retriever on this vector, which searches only rows
+        // that have it (both lists sorted by row: one merge walk)...
         for (const Retrieved& r : retrieved) {
           if (r.vector != sig.vector) continue;
           size_t at = 0;
           for (size_t j = 0; j < r.top.rows.size(); ++j) {
             while (at < n && candidates[at] < r.top.rows[j]) ++at;
-            if (at < n && candidates[at] == r.top.rows[j]) scratch[at] = r.top.scores[j];
+            if (at < n && candidates[at] == r.top.rows[j]) dst[at] = r.top.scores[j];
           }
         }
+        // ...else scored now, where the row has the vector (NaN otherwise).
+        const uint8_t* present = column.present.data();
         std::vector<uint32_t> rows, where;
         for (size_t i = 0; i < n; ++i)
-          if (std::isnan(scratch[i])) rows.push_back(candidates[i]), where.push_back(static_cast<uint32_t>(i));
+          if (std::isnan(dst[i]) && present[candidates[i]]) rows.push_back(candidates[i]), where.push_back(static_cast<uint32_t>(i));
         std::vector<float> scored(rows.size());
         if (!rows.empty()) Score(kernels, column.store->View(), q, rows.data(), rows.size(), scored.data());
-        // Retrieved rows have the vector (retrieval searches only rows that
-        // do); the others are checked.
-        const uint8_t* present = column.present.data();
-        for (size_t j = 0; j < rows.size(); ++j) scratch[where[j]] = present[rows[j]] ? scored[j] : kNaN;
-        std::copy(scratch.begin(), scratch.end(), dst);
+        for (size_t j = 0; j < rows.size(); ++j) dst[where[j]] = scored[j];
         break;
       }
       case SignalKind::kEngagement: {

@@ -39,13 +39,14 @@ void TopKHeap::Merge(const TopKHeap& other) {
 
 TopKResult TopKHeap::Take() {
   std::sort(heap_.begin(), heap_.end(), [](const Entry& a, const Entry& b) { return Worse(b, a); });
+  return Drain();
+}
+
+TopKResult TopKHeap::Drain() {
   TopKResult out;
-  out.rows.reserve(heap_.size());
-  out.scores.reserve(heap_.size());
-  for (const Entry& e : heap_) {
-    out.rows.push_back(e.row);
-    out.scores.push_back(e.score);
-  }
+  out.rows.resize(heap_.size());
+  out.scores.resize(heap_.size());
+  for (size_t i = 0; i < heap_.size(); ++i) out.rows[i] = heap_[i].row, out.scores[i] = heap_[i].score;
   heap_.clear();
   return out;
 }
@@ -71,12 +72,7 @@ TopKResult TopKHeap::TakeByRow() {
     }
     if (from != heap_.data()) std::copy(from, from + n, heap_.data());
   }
-  TopKResult out;
-  out.rows.resize(n);
-  out.scores.resize(n);
-  for (size_t i = 0; i < n; ++i) out.rows[i] = heap_[i].row, out.scores[i] = heap_[i].score;
-  heap_.clear();
-  return out;
+  return Drain();
 }
 
 namespace {

@@ -35,6 +35,8 @@ class TopKHeap {
     uint32_t row;
   };
   // a is worse than b: lower score, or equal score and higher row.
+  // The entries, in their current order, as a result; empties the heap.
+  TopKResult Drain();
   static bool Worse(const Entry& a, const Entry& b) {
     return a.score < b.score || (a.score == b.score && a.row > b.row);
   }

@@ -23,10 +23,6 @@ bool ParseDtype(const std::string& name, Dtype* out) {
   return false;
 }
 
-static size_t ElementBytes(Dtype dtype) {
-  return dtype == Dtype::kF32 ? 4 : dtype == Dtype::kF16 ? 2 : 1;
-}
-
 VectorStore::VectorStore(size_t dim, Dtype dtype) : dim_(dim), dtype_(dtype) {
   if (dim == 0 || dim > kMaxDim)
     throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_DIM",
@@ -218,7 +214,7 @@ AlignedPtr<float> PrepareQuery(const KernelTable& kernels, const float* query, s
 }
 
 void DecodeRow(const KernelTable& k, const StoreView& view, uint32_t row, float* out) {
-  const uint8_t* src = view.block->data.get() + size_t(row) * view.pdim * ElementBytes(view.dtype);
+  const uint8_t* src = view.block->data.get() + size_t(row) * RowBytes(view);
   switch (view.dtype) {
     case Dtype::kF32:
       std::memcpy(out, src, view.dim * sizeof(float));
@@ -258,7 +254,7 @@ void Score(const KernelTable& k, const StoreView& view, const float* q, const ui
 
 void ScoreRange(const KernelTable& k, const StoreView& view, const float* q, size_t first,
                 size_t n, float* out) {
-  const size_t row_bytes = view.pdim * ElementBytes(view.dtype);
+  const size_t row_bytes = RowBytes(view);
   const float* scales = view.dtype == Dtype::kI8 ? view.block->scales.get() + first : nullptr;
   ScoreFrom(k, view, view.block->data.get() + first * row_bytes, scales, q, nullptr, n, out);
 }

@@ -35,10 +35,10 @@ struct StoreView {
   Dtype dtype = Dtype::kF32;
 };
 
+inline size_t ElementBytes(Dtype dtype) { return dtype == Dtype::kF32 ? 4 : dtype == Dtype::kF16 ? 2 : 1; }
+
 // Bytes of one stored row of a view (pdim elements).
-inline size_t RowBytes(const StoreView& view) {
-  return view.pdim * (view.dtype == Dtype::kF32 ? 4 : view.dtype == Dtype::kF16 ? 2 : 1);
-}
+inline size_t RowBytes(const StoreView& view) { return view.pdim * ElementBytes(view.dtype); }
 
 class VectorStore {
  public:
