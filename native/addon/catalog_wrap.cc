@@ -273,6 +273,8 @@ class CatalogWrap : public Napi::ObjectWrap<CatalogWrap> {
       fresh->AddRaw(data.Data(), scales, rows);
       column.store = std::move(fresh);
       column.present.assign(present.Data(), present.Data() + rows);
+      column.row_version.resize(column.present.size(), 0);
+      column.RecordRewrite();
       ++column.version;
     });
     return env.Undefined();

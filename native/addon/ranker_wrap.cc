@@ -318,13 +318,19 @@ Napi::TypedArrayOf<T> ToTyped(Napi::Env env, const std::vector<T>& v) {
 
 // Runs a native rerank model over the stage-1 features: the first output of
 // each row is its score.
-std::vector<float> RunModel(const KernelTable& kernels, const Mlp& model, const Stage1& stage1, double* us) {
+// With the ranker's item cache, the features are only those it does not cover.
+std::vector<float> RunModel(const KernelTable& kernels, const Mlp& model, const Ranker& ranker, const Stage1& stage1,
+                            double* us) {
   const double t0 = NowUs();
   std::vector<float> scores(stage1.feature_rows);
   if (stage1.feature_rows > 0) {
     const size_t outputs = model.output_size();
     std::vector<float> out(stage1.feature_rows * outputs);
-    model.Forward(kernels, stage1.features.get(), model.input_size(), stage1.feature_rows, out.data());
+    if (const ItemCache* cache = ranker.item_cache())
+      cache->Forward(kernels, *ranker.catalog(), stage1.rows.data(), stage1.feature_rows, stage1.features.get(),
+                     out.data());
+    else
+      model.Forward(kernels, stage1.features.get(), model.input_size(), stage1.feature_rows, out.data());
     for (size_t i = 0; i < scores.size(); ++i) scores[i] = out[i * outputs];
   }
   *us = NowUs() - t0;
@@ -409,6 +415,7 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
                            InstanceMethod<&RankerWrap::RankAsync>("rankAsync"),
                            InstanceMethod<&RankerWrap::Finish>("finish"),
                            InstanceMethod<&RankerWrap::Prepare>("prepare"),
+                           InstanceMethod<&RankerWrap::ItemCacheStats>("itemCacheStats"),
                        });
   }
 
@@ -425,30 +432,69 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
       if (plan.rerank_top == 0 || model_->input_size() != plan.feature_size)
         BadPlan(env, "the rerank model's input size does not match the features");
     }
-    Guard(env, [&] { ranker_ = std::make_shared<Ranker>(catalog, std::move(plan)); });
+    const bool item_cache = plan_object.Get("itemCache").ToBoolean().Value();
+    if (item_cache && !model_) BadPlan(env, "itemCache needs a native rerank model");
+    Guard(env, [&] {
+      std::shared_ptr<ItemCache> cache;
+      if (item_cache) {
+        // The model inputs that are item vectors, and where each vector sits
+        // among them.
+        std::vector<uint8_t> item_input(plan.feature_size, 0);
+        std::vector<CachedVectorInput> inputs;
+        size_t at = 0, item_at = 0;
+        for (const FeaturePlan& f : plan.features) {
+          if (f.kind == FeaturePlan::Kind::kVector) {
+            std::fill(item_input.begin() + at, item_input.begin() + at + f.width, 1);
+            inputs.push_back({f.index, item_at});
+            item_at += f.width;
+          }
+          at += f.width;
+        }
+        cache = std::make_shared<ItemCache>(*model_, item_input, std::move(inputs));
+      }
+      ranker_ = std::make_shared<Ranker>(catalog, std::move(plan));
+      if (cache) ranker_->SetItemCache(std::move(cache));
+    });
   }
 
  private:
   // Brings the HNSW indexes this plan searches up to date (writer lock, on
   // the main thread, so workers never see a graph change under them).
+  // The item cache, when the plan has one, likewise.
   void CatchUp(Napi::Env env, unsigned threads) {
     Catalog& catalog = *ranker_->catalog();
+    ItemCache* cache = ranker_->item_cache();
     std::vector<int> stale;
+    bool cache_stale = false;
     {
       std::shared_lock<std::shared_mutex> lock(catalog.mutex());
-      if (catalog.rows() <= ranker_->plan().exact_below) return;  // exact scans are cheaper
-      for (int v : ranker_->IndexedVectors())
-        if (!catalog.IndexCurrent(v)) stale.push_back(v);
+      if (catalog.rows() > ranker_->plan().exact_below)  // below, exact scans are cheaper
+        for (int v : ranker_->IndexedVectors())
+          if (!catalog.IndexCurrent(v)) stale.push_back(v);
+      cache_stale = cache && !cache->Current(catalog);
     }
-    if (stale.empty()) return;
+    if (stale.empty() && !cache_stale) return;
     std::unique_lock<std::shared_mutex> lock(catalog.mutex());
-    for (int v : stale) Guard(env, [&] { catalog.CatchUpIndex(*Data(env).kernels, v, threads); });
+    const KernelTable& kernels = *Data(env).kernels;
+    for (int v : stale) Guard(env, [&] { catalog.CatchUpIndex(kernels, v, threads); });
+    if (cache_stale) Guard(env, [&] { cache->CatchUp(kernels, catalog, threads); });
   }
 
   Napi::Value Prepare(const Napi::CallbackInfo& info) {
     const uint32_t threads = std::max<uint32_t>(1, std::min<uint32_t>(RequireUint32(info, 0, "threads"), 64));
     CatchUp(info.Env(), threads);
     return info.Env().Undefined();
+  }
+
+  // [bytes held, rows computed inside requests], or undefined without a cache.
+  Napi::Value ItemCacheStats(const Napi::CallbackInfo& info) {
+    const ItemCache* cache = ranker_->item_cache();
+    if (!cache) return info.Env().Undefined();
+    std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
+    auto out = Napi::Float64Array::New(info.Env(), 2);
+    out[0] = static_cast<double>(cache->memory_bytes());
+    out[1] = static_cast<double>(cache->recomputed());
+    return out;
   }
 
   // The whole request when the plan has no rerank or a native model;
@@ -465,7 +511,7 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     if (plan.rerank_top > 0 && !model_) return PendingToJs(env, std::move(pending), plan.feature_size);
     double rerank_us = 0;
     std::vector<float> rerank;
-    if (model_) rerank = Guard(env, [&] { return RunModel(kernels, *model_, pending->stage1, &rerank_us); });
+    if (model_) rerank = Guard(env, [&] { return RunModel(kernels, *model_, *ranker_, pending->stage1, &rerank_us); });
     const float* scores = model_ ? (rerank.empty() ? &kNoScore : rerank.data()) : nullptr;
     Stage2 stage2 = Guard(env, [&] {
       return ranker_->RunStage2(kernels, pending->request, pending->stage1, scores, rerank.size());
@@ -509,7 +555,7 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
       try {
         std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
         pending_->stage1 = ranker_->RunStage1(kernels_, pending_->request);
-        if (model_) rerank_ = RunModel(kernels_, *model_, pending_->stage1, &rerank_us_);
+        if (model_) rerank_ = RunModel(kernels_, *model_, *ranker_, pending_->stage1, &rerank_us_);
         if (ranker_->plan().rerank_top == 0 || model_)
           stage2_ = ranker_->RunStage2(kernels_, pending_->request, pending_->stage1, Scores(), rerank_.size());
       } catch (const Error& e) {

@@ -17,6 +17,21 @@ bool ParseFieldKind(const std::string& name, FieldKind* out) {
   return true;
 }
 
+void VectorColumn::RecordWrite(uint32_t row) {
+  ++row_version[row];
+  if (changes.size() >= std::max<size_t>(4096, row_version.size() / 8)) {
+    changes_base += changes.size();
+    changes.clear();
+  }
+  changes.push_back(row);
+}
+
+void VectorColumn::RecordRewrite() {
+  for (uint32_t& v : row_version) ++v;
+  changes_base += changes.size() + 1;  // past any reader's position: a full rescan
+  changes.clear();
+}
+
 int Catalog::AddVector(const std::string& name, size_t dim, Dtype dtype) {
   if (VectorIndex(name) >= 0 || FieldIndex(name) >= 0)
     throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_DUPLICATE_NAME", "Duplicate name '" + name + "'");
@@ -25,6 +40,7 @@ int Catalog::AddVector(const std::string& name, size_t dim, Dtype dtype) {
   column.store = std::make_unique<VectorStore>(dim, dtype);
   column.store->Grow(rows_);
   column.present.assign(rows_, 0);
+  column.row_version.assign(rows_, 0);
   vectors_.push_back(std::move(column));
   return static_cast<int>(vectors_.size() - 1);
 }
@@ -58,6 +74,7 @@ void Catalog::GrowTo(size_t rows) {
   for (auto& v : vectors_) {
     v.store->Grow(rows);
     v.present.resize(rows, 0);
+    v.row_version.resize(rows, 0);
   }
   for (auto& f : fields_) {
     switch (f.kind) {
@@ -84,7 +101,10 @@ void Catalog::Remove(const uint32_t* rows, size_t n) {
     const uint32_t row = rows[i];
     if (row >= rows_) continue;
     alive_[row] = 0;
-    for (auto& v : vectors_) v.present[row] = 0;
+    for (auto& v : vectors_) {
+      v.present[row] = 0;
+      v.RecordWrite(row);
+    }
     for (auto& f : fields_) {
       switch (f.kind) {
         case FieldKind::kNumber:
@@ -134,6 +154,7 @@ void Catalog::SetVectors(int v, const uint32_t* rows, size_t n, const float* vec
                       "Vector '" + column.name + "' of item " + std::to_string(i) + " has a non-finite element");
   for (size_t i = 0; i < n; ++i) {
     column.present[rows[i]] = present[i] ? 1 : 0;
+    column.RecordWrite(rows[i]);
     if (!present[i]) continue;
     column.store->Set(rows[i], vectors + i * dim, 1);
     if (column.index) column.dirty.push_back(rows[i]);

@@ -25,6 +25,18 @@ struct VectorColumn {
   std::vector<uint32_t> dirty;   // rows whose vector changed since the last index catch-up
   uint64_t version = 0;          // bumped by every write to this column
   uint64_t indexed_version = ~uint64_t(0);
+  // Per row, bumped by every write of (or removal of) its vector: what a
+  // derived per-row cache (the rerank item cache) compares to find stale rows.
+  std::vector<uint32_t> row_version;
+  // Rows written, in order; entry i is write number changes_base + i. Trimmed
+  // from the front when it grows past a fraction of the rows: a reader that
+  // fell behind the trim rescans row_version instead.
+  std::vector<uint32_t> changes;
+  uint64_t changes_base = 0;
+  uint64_t writes() const { return changes_base + changes.size(); }
+  void RecordWrite(uint32_t row);
+  // Every row rewritten at once (a column loaded from disk).
+  void RecordRewrite();
 };
 
 struct FieldColumn {

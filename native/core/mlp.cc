@@ -155,6 +155,62 @@ uint64_t Mlp::flops_per_row() const {
   return flops;
 }
 
+std::vector<float> Mlp::DenseWeights(const Layer& l) const {
+  std::vector<float> w(l.in * l.out);
+  for (size_t p = 0; p < l.panels; ++p) {
+    const size_t cols = std::min(kGemmPanel, l.out - p * kGemmPanel);
+    for (size_t k = 0; k < l.in; ++k)
+      for (size_t c = 0; c < cols; ++c) w[k * l.out + p * kGemmPanel + c] = l.packed[(p * l.in + k) * kGemmPanel + c];
+  }
+  return w;
+}
+
+MlpSplit Mlp::SplitFirstLayer(const std::vector<uint8_t>& item_input) const {
+  if (layers_.empty() || layers_[0].kind != Kind::kDense)
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_MLP_SHAPE",
+                "The item cache needs a model whose first layer is dense (Gemm / MatMul)");
+  if (item_input.size() != input_size_)
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_MLP_SHAPE", "The item input mask does not match the model");
+  const Layer& first = layers_[0];
+  const size_t width = first.out;
+  const std::vector<float> w = DenseWeights(first);
+  std::vector<float> item_w, rest_w;
+  for (size_t k = 0; k < first.in; ++k)
+    (item_input[k] ? item_w : rest_w).insert((item_input[k] ? item_w : rest_w).end(), w.begin() + k * width,
+                                             w.begin() + (k + 1) * width);
+  const size_t items = item_w.size() / width, rest = rest_w.size() / width;
+  if (items == 0)
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_MLP_SHAPE", "The item cache needs at least one item input");
+  MlpSplit split;
+  split.bias.assign(first.shift.get(), first.shift.get() + width);
+  split.activation = first.activation;
+  split.alpha = first.alpha;
+  split.item = std::make_unique<Mlp>(items);
+  split.item->AddDense(width, item_w.data(), false, nullptr, Activation::kNone, 0);
+  if (rest > 0) {
+    split.rest = std::make_unique<Mlp>(rest);
+    split.rest->AddDense(width, rest_w.data(), false, split.bias.data(), Activation::kNone, 0);
+  }
+  split.tail = std::make_unique<Mlp>(width);
+  for (size_t i = 1; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
+    switch (l.kind) {
+      case Kind::kDense: {
+        const std::vector<float> lw = DenseWeights(l);
+        split.tail->AddDense(l.out, lw.data(), false, l.shift.get(), l.activation, l.alpha);
+        break;
+      }
+      case Kind::kLayerNorm: split.tail->AddLayerNorm(l.scale.get(), l.shift.get(), l.epsilon); break;
+      case Kind::kAffine: split.tail->AddAffine(l.scale.get(), l.shift.get()); break;
+      case Kind::kActivation: split.tail->AddActivation(l.activation, l.alpha); break;
+      case Kind::kSoftmax: split.tail->AddSoftmax(); break;
+    }
+  }
+  for (Mlp* m : {split.item.get(), split.rest.get(), split.tail.get()})
+    if (m) m->UseBf16(bf16_);
+  return split;
+}
+
 void Mlp::ForwardBlock(const KernelTable& kernels, const float* x, size_t ldx, size_t rows,
                        float* out, float* scratch, size_t ld, bool reverse) const {
   const float* cur = x;

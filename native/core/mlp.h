@@ -6,12 +6,27 @@
 #include <cstddef>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "aligned.h"
 #include "kernels/kernels.h"
 
 namespace fr {
+
+class Mlp;
+
+// A model's first dense layer split by input, for inputs whose part of that
+// layer can be computed ahead of time (the rerank item cache):
+// layer 0 (x) = act(item(x[item inputs]) + rest(x[other inputs])), then tail.
+struct MlpSplit {
+  std::unique_ptr<Mlp> item;  // item inputs -> layer-0 width; no bias, no activation
+  std::unique_ptr<Mlp> rest;  // other inputs -> layer-0 width, with the bias; null when none
+  std::vector<float> bias;    // layer 0's bias (what `rest` adds)
+  Activation activation = Activation::kNone;
+  float alpha = 0.0f;
+  std::unique_ptr<Mlp> tail;  // the layers after the first (none: the identity)
+};
 
 class Mlp {
  public:
@@ -48,6 +63,10 @@ class Mlp {
   // Multiply-adds x 2 of the dense layers, per input row.
   uint64_t flops_per_row() const;
 
+  // Splits the first layer (which must be dense) by input: item_input[i]
+  // marks input i as precomputable. Same precision as this model.
+  MlpSplit SplitFirstLayer(const std::vector<uint8_t>& item_input) const;
+
   // out[batch x output_size] = mlp(x[batch rows, `ldx` floats apart]).
   void Forward(const KernelTable& kernels, const float* x, size_t ldx, size_t batch,
                float* out) const;
@@ -70,6 +89,8 @@ class Mlp {
     float epsilon = 0.0f;
   };
 
+  // Layer l's weights as [in][out] floats.
+  std::vector<float> DenseWeights(const Layer& l) const;
   void ForwardBlock(const KernelTable& kernels, const float* x, size_t ldx, size_t rows,
                     float* out, float* scratch, size_t ld_scratch, bool reverse) const;
 

@@ -467,13 +467,16 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
   // ---- rerank features, in the model's input order
   if (plan.rerank_top > 0) {
     const size_t fr = std::min(m, plan.rerank_top);
-    const size_t F = plan.feature_size;
+    // The item cache covers the vector features: only the rest are written.
+    const bool cached = item_cache_ != nullptr;
+    const size_t F = cached ? item_cache_->rest_size() : plan.feature_size;
     out.feature_rows = fr;
-    out.features.reset(new float[fr * F]);
+    out.features.reset(new float[std::max<size_t>(1, fr * F)]);
     // Row by row: each item's features are written as one contiguous run.
     std::vector<StoreView> views(plan.features.size());
     for (size_t fi = 0; fi < plan.features.size(); ++fi)
-      if (plan.features[fi].kind == FeaturePlan::Kind::kVector) views[fi] = catalog.vectors()[plan.features[fi].index].store->View();
+      if (plan.features[fi].kind == FeaturePlan::Kind::kVector && !cached)
+        views[fi] = catalog.vectors()[plan.features[fi].index].store->View();
     for (size_t j = 0; j < fr; ++j) {
       const uint32_t row = out.rows[j];
       float* dst = out.features.get() + j * F;
@@ -481,6 +484,7 @@ Stage1 Ranker::RunStage1(const KernelTable& kernels, const RankRequest& request)
         const FeaturePlan& f = plan.features[fi];
         switch (f.kind) {
           case FeaturePlan::Kind::kVector:
+            if (cached) continue;  // no width taken: dst stays
             // Missing: zeros, flagged by a kPresent feature.
             if (catalog.vectors()[f.index].present[row]) DecodeRow(kernels, views[fi], row, dst);
             else std::fill(dst, dst + f.width, 0.0f);

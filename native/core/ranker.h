@@ -12,6 +12,7 @@
 
 #include "catalog.h"
 #include "filter.h"
+#include "item_cache.h"
 
 namespace fr {
 
@@ -100,8 +101,9 @@ struct Stage1 {
   std::vector<float> fused;
   // n x signals, filled when explain is set (raw/normalized NaN = missing)
   std::vector<float> raw, normalized, contribution;
-  // min(n, rerank_top) x feature_size, uninitialised beyond that (a fresh
-  // zero fill of ~1 MiB per request measured ~50 us).
+  // min(n, rerank_top) x feature_size (with an item cache: x its
+  // rest_size(), the vector features left out), uninitialised beyond that
+  // (a fresh zero fill of ~1 MiB per request measured ~50 us).
   std::unique_ptr<float[]> features;
   size_t feature_rows = 0;
   size_t retrieved = 0;         // candidates before drop
@@ -141,6 +143,11 @@ class Ranker {
   // Vectors whose HNSW index this plan would search (for catch-up).
   std::vector<int> IndexedVectors() const;
 
+  // A rerank item cache for this plan's native model: set once, before any
+  // request. Stage 1 then assembles only the features it does not cover.
+  void SetItemCache(std::shared_ptr<ItemCache> cache) { item_cache_ = std::move(cache); }
+  ItemCache* item_cache() const { return item_cache_.get(); }
+
  private:
   std::shared_ptr<const Passing> PassingRows() const;
 
@@ -150,6 +157,7 @@ class Ranker {
   // once; gathered_slot_[field] is its place in that list (-1: not read).
   std::vector<int> gathered_fields_;
   std::vector<int> gathered_slot_;
+  std::shared_ptr<ItemCache> item_cache_;
   mutable std::mutex passing_mutex_;
   mutable std::shared_ptr<const Passing> passing_;
 };

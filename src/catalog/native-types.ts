@@ -87,6 +87,8 @@ export interface NativeRanker {
   rankAsync(request: NativeRankRequest): Promise<NativeRankResult | NativePending>;
   finish(pending: unknown, rerankScores: Float32Array): NativeRankResult;
   prepare(threads: number): void;
+  /** [bytes held, rows computed inside requests] of the rerank item cache; undefined without one. */
+  itemCacheStats(): Float64Array | undefined;
 }
 
 export interface RankNative {

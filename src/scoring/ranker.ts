@@ -70,6 +70,16 @@ export interface RerankOptions {
   /** `'replace'` (default): the model's score is the score; `'blend'`: (1 - weight) * fused + weight * model. */
   mode?: 'replace' | 'blend';
   weight?: number;
+  /**
+   * Precompute, per item, the part of the model's first dense layer that
+   * reads the item's `{ vector }` features (a `FusionMlp` only). A request
+   * then reads that many floats per reranked item (the first layer's width,
+   * e.g. 128) instead of decoding its vectors and multiplying them through
+   * the layer. Memory: items × width × 4 bytes. Built by `prepare()` (or the
+   * first request) and kept current as items change; scores equal the
+   * uncached model's up to float rounding. Default false.
+   */
+  itemCache?: boolean;
 }
 
 export type RuleTarget = { ids?: string[]; filter?: FilterSpec };
@@ -359,7 +369,16 @@ export class Ranker {
       // features never cross into JavaScript.
       const nativeModel = nativeModelOf(model);
       this.#jsModel = nativeModel === undefined;
-      rerank = { rerankTop: this.#rerankTop, features, rerankMode: mode, rerankWeight: weight, ...(nativeModel ? { nativeModel } : {}) };
+      let itemCache = false;
+      if (r.itemCache !== undefined) {
+        if (typeof r.itemCache !== 'boolean') throw typeError(invalidParameter('options.rerank.itemCache', 'a boolean', r.itemCache));
+        itemCache = r.itemCache;
+      }
+      if (itemCache && !nativeModel)
+        throw typeError('options.rerank.itemCache needs a FusionMlp model: the first layer of a JavaScript model is not visible to the core', 'ERR_FUSIONRANK_INVALID_ARGUMENT');
+      if (itemCache && !features.some((f) => f.kind === 'vector'))
+        throw rangeError('options.rerank.itemCache needs at least one { vector } feature: it caches what the vectors contribute to the first layer', 'ERR_FUSIONRANK_INVALID_ARGUMENT');
+      rerank = { rerankTop: this.#rerankTop, features, rerankMode: mode, rerankWeight: weight, ...(nativeModel ? { nativeModel } : {}), itemCache };
     }
 
     // ---- diversity and rules
@@ -440,15 +459,27 @@ export class Ranker {
   }
 
   /**
-   * Builds or updates the HNSW indexes this ranker searches now (otherwise
-   * the first request that needs them does it, on one thread). Catalogs of
-   * at most `exactBelow` rows are scanned exactly and get no index.
+   * Builds or updates the HNSW indexes this ranker searches, and its rerank
+   * item cache, now (otherwise the first request that needs them does it, on
+   * one thread). Catalogs of at most `exactBelow` rows are scanned exactly
+   * and get no index.
    * `threads` defaults to the available cores (at most 8).
    * @example ranker.prepare({ threads: 4 });
    * @throws {RangeError} ERR_FUSIONRANK_INVALID_ARGUMENT when threads is not in [1, 64]
    */
   prepare(options: { threads?: number } = {}): void {
     this.#native.prepare(options.threads === undefined ? Math.min(8, availableParallelism()) : requireInteger(options.threads, 'options.threads', 1, 64));
+  }
+
+  /**
+   * The rerank item cache (`rerank.itemCache`): the memory it holds and the
+   * rows requests computed themselves because an item changed after the
+   * last catch-up (each request catches up first; rankAsync requests queued
+   * before a write may still see it). Undefined without one.
+   */
+  get itemCache(): { bytes: number; recomputedRows: number } | undefined {
+    const stats = this.#native.itemCacheStats();
+    return stats && { bytes: stats[0], recomputedRows: stats[1] };
   }
 
   /**
