@@ -602,6 +602,12 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
     // expansion), at most batch_cap more rows.
     if (filter_first && admitted_total < two_hop_below && nb) {
       for (size_t i = 0; i < nb; ++i) PrefetchOnce(list_of(bridges[i]), width * sizeof(uint32_t));
+      // The rows to score are requested as soon as they are known: the
+      // direct ones now, so their misses overlap the wait for the bridges'
+      // lists, and each bridged one as it is found. In-process A/B on the
+      // bench feed (alternate searches, each query both ways): retrieval
+      // -3.4 % (per-query median ratio 0.966, three runs; A/A 1.000 +- 0.003).
+      for (size_t i = 0; i < m; ++i) PrefetchOnce(nav_base + size_t(rows[i]) * nav_bytes, nav_bytes);
       const size_t cap = m + batch_cap;
       for (size_t i = 0; i < nb; ++i) {
         const uint32_t b = bridges[i];
@@ -616,6 +622,7 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
           // Only admitted rows are marked: a rejected one may still be a
           // bridge from another node.
           word |= take ? bit : 0;
+          if (take) PrefetchOnce(nav_base + size_t(row) * nav_bytes, nav_bytes);
           rows[m] = row;
           admitted_rows[m] = 1;
           m += take;
