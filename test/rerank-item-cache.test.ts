@@ -70,6 +70,7 @@ describe('Ranker: rerank.itemCache', () => {
       const mlp = model();
       const plain = new Ranker(fx.catalog, options(mlp, false));
       const cached = new Ranker(fx.catalog, options(mlp, true));
+      expect(cached.itemCache!.bytes).toBe(0); // built by prepare() (or the first request)
       cached.prepare({ threads: 2 });
       const random = rng(5);
       for (let t = 0; t < 6; t++) {
@@ -167,6 +168,35 @@ describe('Ranker: rerank.itemCache', () => {
     await Promise.all(busy);
     expect(cached.itemCache!.recomputedRows).toBeGreaterThan(0);
     expectSameRanking(result, plain.rank({ query, explain: true }));
+  });
+
+  test('a single dense layer (a linear model): the cache holds its item part, the tail is empty', () => {
+    const fx = makeCatalog(200, 67);
+    const random = rng(12);
+    const weights = Float32Array.from({ length: width }, () => random() * 2 - 1);
+    const linear = FusionMlp.fromOnnx(buildOnnxModel({
+      inputs: [{ name: 'x', dims: ['batch', width] }],
+      outputs: [{ name: 'y', dims: ['batch', 1] }],
+      nodes: [{ op: 'Gemm', inputs: ['x', 'w', 'b'], outputs: ['y'] }],
+      initializers: [{ name: 'w', dims: [width, 1], values: weights }, { name: 'b', dims: [1], values: [0.25] }],
+      opset: 17,
+    }));
+    const cached = new Ranker(fx.catalog, options(linear, true));
+    const query = { visual: randomVector(DIM, random), text: randomVector(TEXT, random) };
+    const res = cached.rank({ query, explain: true });
+    expect(res.items).toHaveLength(12);
+    for (const item of res.items) {
+      // The score is w·features + b, features laid out as `features` says.
+      const stored = fx.catalog.get(item.id)!;
+      const x = new Float32Array(width);
+      x[0] = item.signals!.visual.normalized!;
+      if (stored.vectors.text) x.set(stored.vectors.text, 1), (x[1 + TEXT] = 1);
+      x[2 + TEXT] = stored.fields.likes as number;
+      x.set(stored.vectors.visual, 3 + TEXT);
+      x[3 + TEXT + DIM] = stored.fields.safe ? 1 : 0;
+      const expected = x.reduce((sum, v, j) => sum + v * weights[j], 0.25);
+      expect(item.rerank).toBeCloseTo(expected, 4);
+    }
   });
 
   test('bad options', () => {
