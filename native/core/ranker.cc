@@ -670,7 +670,6 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
     struct Entry {
       uint32_t i;       // candidate index
       uint32_t synced;  // selected[0, synced) are accounted for in max_sim
-      bool present;     // has the MMR vector
       float max_sim;    // max similarity to selected[0, synced); -1 when none
       double bound;     // MMR value from max_sim: >= the exact value
     };
@@ -685,10 +684,11 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
     AlignedPtr<float> decoded = AllocateAligned<float>(view.pdim);
     std::vector<uint32_t> rows;
     std::vector<float> sims;
-    // Brings e up to date: its row, decoded, against the picks made since.
+    // Brings e up to date: its row, decoded, against the picks made since
+    // (an item without the MMR vector has nothing to compare).
     auto refresh = [&](Entry& e) {
       const uint32_t now = static_cast<uint32_t>(selected.size());
-      if (e.present && e.synced < now) {
+      if (e.synced < now && column.present[stage1.rows[e.i]]) {
         rows.clear();
         for (uint32_t j = e.synced; j < now; ++j)
           if (column.present[stage1.rows[selected[j]]]) rows.push_back(stage1.rows[selected[j]]);
@@ -707,10 +707,12 @@ Stage2 Ranker::RunStage2(const KernelTable& kernels, const RankRequest& request,
         order_through(next);
         const uint32_t i = regular[next++];
         if (capped(i)) continue;
-        Entry e{i, 0u, column.present[stage1.rows[i]] != 0, -1.0f, 0.0};
+        Entry e{i, 0u, -1.0f, 0.0};
         e.bound = value(e);
         window.push_back(e);
-        // Its row is decoded when it first reaches the top: fetch it now.
+        // Its presence and row are read when it first reaches the top: fetch
+        // them now.
+        __builtin_prefetch(column.present.data() + stage1.rows[i]);
         const char* row_data = reinterpret_cast<const char*>(view.block->data.get()) + size_t(stage1.rows[i]) * row_bytes;
         for (size_t line = 0; line < row_bytes; line += 64) __builtin_prefetch(row_data + line);
       }
