@@ -402,8 +402,8 @@ struct HnswIndex::Scratch {
   std::vector<uint64_t> visited;  // one bit per slot
   CandidateHeap<FrontierBelowT> frontier;  // best similarity on top
   CandidateHeap<ResultAboveT> results;     // worst kept result on top
-  std::vector<uint32_t> slots, rows, bridges;
-  std::vector<uint8_t> admitted;  // per entry of rows
+  std::vector<uint32_t> slots, rows, bridges, pending_rows;
+  std::vector<uint8_t> admitted, pending_admitted;  // per entry of rows
   std::vector<float> sims;
   std::vector<int32_t> dots;
   AlignedPtr<int8_t> query_code;
@@ -478,17 +478,19 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
   if (s.dots.size() < batch_max) s.dots.resize(batch_max);
   if (s.admitted.size() < batch_max) s.admitted.resize(batch_max);
   if (s.bridges.size() < batch_max) s.bridges.resize(batch_max);
-  // Scores s.rows[0..m) into s.sims for navigation.
-  auto navigate = [&](size_t m) {
-    for (size_t i = 0; i < std::min<size_t>(m, 4); ++i) PrefetchOnce(nav_base + size_t(s.rows[i]) * nav_bytes, nav_bytes);
+  if (s.pending_rows.size() < batch_max) s.pending_rows.resize(batch_max), s.pending_admitted.resize(batch_max);
+  // Scores nav_rows[0..m) into s.sims for navigation.
+  auto navigate_rows = [&](const uint32_t* nav_rows, size_t m) {
+    for (size_t i = 0; i < std::min<size_t>(m, 4); ++i) PrefetchOnce(nav_base + size_t(nav_rows[i]) * nav_bytes, nav_bytes);
     if (codes) {
-      kernels.score_u4(s.query_code.get(), codes_.get(), code_stride_, s.rows.data(), m, cdim_, s.dots.data());
+      kernels.score_u4(s.query_code.get(), codes_.get(), code_stride_, nav_rows, m, cdim_, s.dots.data());
       for (size_t i = 0; i < m; ++i) s.sims[i] = static_cast<float>(s.dots[i]) * inv_scale + offset;
     } else {
-      Score(kernels, view, padded_query, s.rows.data(), m, s.sims.data());
+      Score(kernels, view, padded_query, nav_rows, m, s.sims.data());
     }
     distances += m;
   };
+  auto navigate = [&](size_t m) { navigate_rows(s.rows.data(), m); };
   // Scores s.slots[0..m) into s.sims, gathering their rows first so the
   // kernel sees one batch (its prefetch of the next rows overlaps the misses).
   auto score_batch = [&](size_t m) {
@@ -573,9 +575,39 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
     return ScanList<false>(list, width, visited, bitset_admit, rows, admitted_rows, bridges, m, nb);
   };
   auto admits = [&](uint32_t row) -> uint32_t { return plain ? (filter.allowed ? bitset_admit(row) : 1u) : filter.Admits(row); };
-  while (!s.frontier.Empty()) {
+  auto push_rows = [&](const uint32_t* rows, const uint8_t* admitted_rows, size_t m) {
+    for (size_t i = 0; i < m; ++i) {
+      const float sim = s.sims[i];
+      if (s.results.Size() >= keep && !(sim > s.results.Top().sim)) continue;
+      const uint32_t row = rows[i];
+      s.frontier.Push({sim, row});
+      if (!admitted_rows[i]) continue;
+      // Full: the new row is better than the worst kept, which it replaces.
+      if (s.results.Size() < keep) s.results.Push({sim, row});
+      else s.results.ReplaceTop({sim, row});
+    }
+  };
+  // Each expansion's rows are scored one expansion late: their codes are
+  // requested when found and read after the next candidate's list has been
+  // scanned, so the two expansions' misses overlap instead of queueing one
+  // after the other. The frontier misses at most one batch when it picks
+  // the next candidate; the search stops only once nothing is pending. In
+  // an in-process A/B on the bench feed: retrieval -7 % at 200k rows and
+  // -9.5 % at 1M, recall@500 unchanged (0.9836 / 0.9837 at 200k, 0.8149 /
+  // 0.8145 at 1M); scoring two expansions late gained nothing more.
+  size_t pending = 0;
+  auto flush = [&] {
+    navigate_rows(s.pending_rows.data(), pending);
+    push_rows(s.pending_rows.data(), s.pending_admitted.data(), pending);
+    pending = 0;
+  };
+  for (;;) {
+    if (s.frontier.Empty() || (s.results.Size() >= keep && s.frontier.Top().sim < s.results.Top().sim)) {
+      if (pending == 0) break;
+      flush();
+      continue;
+    }
     const Candidate c = s.frontier.Top();
-    if (s.results.Size() >= keep && c.sim < s.results.Top().sim) break;
     s.frontier.Pop();
     ++expanded;
     // The next candidates are near the heap's top (its first three levels):
@@ -629,18 +661,11 @@ void HnswIndex::Search(const KernelTable& kernels, const StoreView& view, const 
         }
       }
     }
-    if (m == 0) continue;
-    navigate(m);
-    for (size_t i = 0; i < m; ++i) {
-      const float sim = s.sims[i];
-      if (s.results.Size() >= keep && !(sim > s.results.Top().sim)) continue;
-      const uint32_t row = rows[i];
-      s.frontier.Push({sim, row});
-      if (!admitted_rows[i]) continue;
-      // Full: the new row is better than the worst kept, which it replaces.
-      if (s.results.Size() < keep) s.results.Push({sim, row});
-      else s.results.ReplaceTop({sim, row});
-    }
+    for (size_t i = 0; i < m; ++i) PrefetchOnce(nav_base + size_t(rows[i]) * nav_bytes, nav_bytes);
+    if (pending) flush();
+    std::swap(s.rows, s.pending_rows);
+    std::swap(s.admitted, s.pending_admitted);
+    pending = m;
   }
   if (codes) {
     // Exact scores for what was kept: one gathered batch, prefetched.
