@@ -199,6 +199,24 @@ describe('Ranker: rerank.itemCache', () => {
     }
   });
 
+  test('rankers over the same catalog and model share one cache; another model instance gets its own', () => {
+    const fx = makeCatalog(150, 68);
+    const mlp = model();
+    const first = new Ranker(fx.catalog, options(mlp, true));
+    first.prepare({ threads: 1 });
+    const bytes = first.itemCache!.bytes;
+    expect(bytes).toBeGreaterThan(0);
+    // Different signals and k, same model and vector features: the same cache, already built.
+    const second = new Ranker(fx.catalog, { ...options(mlp, true), k: 5, normalize: 'rank' });
+    expect(second.itemCache!.bytes).toBe(bytes);
+    const other = new Ranker(fx.catalog, options(model(), true));
+    expect(other.itemCache!.bytes).toBe(0);
+    const plain = new Ranker(fx.catalog, { ...options(mlp, false), k: 5, normalize: 'rank' });
+    const random = rng(13);
+    const query = { visual: randomVector(DIM, random), text: randomVector(TEXT, random) };
+    expectSameRanking(second.rank({ query, explain: true }), plain.rank({ query, explain: true }));
+  });
+
   test('bad options', () => {
     const fx = makeCatalog(50, 66);
     const mlp = model();

@@ -252,6 +252,33 @@ RankPlan ParsePlan(Napi::Env env, Napi::Object o, const Catalog& catalog) {
   return plan;
 }
 
+// Rankers over the same catalog and model whose vector features sit at the
+// same inputs share one item cache (a cache keeps its ranker's catalog and
+// model alive, so their addresses identify them while it lives).
+std::shared_ptr<ItemCache> SharedItemCache(const std::shared_ptr<Catalog>& catalog, const std::shared_ptr<const Mlp>& model,
+                                           const std::vector<uint8_t>& item_input, const std::vector<CachedVectorInput>& inputs) {
+  struct Entry {
+    const Catalog* catalog;
+    const Mlp* model;
+    std::vector<uint8_t> item_input;
+    std::vector<std::pair<int, size_t>> inputs;
+    std::weak_ptr<ItemCache> cache;
+  };
+  static std::mutex mutex;
+  static std::vector<Entry> entries;
+  std::vector<std::pair<int, size_t>> key;
+  for (const CachedVectorInput& in : inputs) key.emplace_back(in.vector, in.offset);
+  std::lock_guard<std::mutex> lock(mutex);
+  entries.erase(std::remove_if(entries.begin(), entries.end(), [](const Entry& e) { return e.cache.expired(); }),
+                entries.end());
+  for (const Entry& e : entries)
+    if (e.catalog == catalog.get() && e.model == model.get() && e.item_input == item_input && e.inputs == key)
+      if (auto cache = e.cache.lock()) return cache;
+  auto cache = std::make_shared<ItemCache>(*model, item_input, inputs);
+  entries.push_back({catalog.get(), model.get(), item_input, std::move(key), cache});
+  return cache;
+}
+
 struct Pending {
   RankRequest request;
   Stage1 stage1;
@@ -450,7 +477,7 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
           }
           at += f.width;
         }
-        cache = std::make_shared<ItemCache>(*model_, item_input, std::move(inputs));
+        cache = SharedItemCache(catalog, model_, item_input, inputs);
       }
       ranker_ = std::make_shared<Ranker>(catalog, std::move(plan));
       if (cache) ranker_->SetItemCache(std::move(cache));

@@ -75,9 +75,11 @@ export interface RerankOptions {
    * reads the item's `{ vector }` features (a `FusionMlp` only). A request
    * then reads that many floats per reranked item (the first layer's width,
    * e.g. 128) instead of decoding its vectors and multiplying them through
-   * the layer. Memory: items × width × 4 bytes. Built by `prepare()` (or the
-   * first request) and kept current as items change; scores equal the
-   * uncached model's up to float rounding. Default false.
+   * the layer. Memory: items × width × 4 bytes, shared by the rankers over
+   * the same catalog and `FusionMlp` instance whose vector features sit at
+   * the same inputs. Built by `prepare()` (or the first request) and kept
+   * current as items change; scores equal the uncached model's up to float
+   * rounding. Default false.
    */
   itemCache?: boolean;
 }
