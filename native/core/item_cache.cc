@@ -44,7 +44,7 @@ bool ItemCache::Current(const Catalog& catalog) const {
 }
 
 void ItemCache::ComputeRows(const KernelTable& kernels, const Catalog& catalog, const uint32_t* rows, size_t n,
-                            float* out, size_t ld) const {
+                            float* out, size_t ld, bool by_row) const {
   thread_local std::vector<float> x_buffer, y_buffer;
   std::vector<StoreView> views(inputs_.size());
   for (size_t i = 0; i < inputs_.size(); ++i) views[i] = catalog.vectors()[inputs_[i].vector].store->View();
@@ -62,7 +62,10 @@ void ItemCache::ComputeRows(const KernelTable& kernels, const Catalog& catalog, 
     }
     float* y = Scratch(y_buffer, count * width_);
     split_.item->Forward(kernels, x, item_size_, count, y);
-    for (size_t j = 0; j < count; ++j) std::memcpy(out + (begin + j) * ld, y + j * width_, width_ * sizeof(float));
+    for (size_t j = 0; j < count; ++j) {
+      float* dst = out + (by_row ? size_t(rows[begin + j]) : begin + j) * ld;
+      std::memcpy(dst, y + j * width_, width_ * sizeof(float));
+    }
   }
 }
 
@@ -99,17 +102,18 @@ void ItemCache::CatchUp(const KernelTable& kernels, const Catalog& catalog, unsi
                 stale.end());
   }
 
-  // Computed into a side buffer first, so a failure leaves every stored row
-  // as it was (stale rows are then recomputed per request).
+  // Written in place: a stale row's version already differs from its
+  // column's, so whatever its floats hold is never read until its version is
+  // set, after they are written. A failure part-way leaves the rest stale
+  // (recomputed per request, and here again next time).
   const unsigned parts = stale.size() >= 4 * kBlock ? std::max(1u, threads) : 1u;
-  AlignedPtr<float> fresh = AllocateAligned<float>(std::max<size_t>(1, stale.size()) * ld_);
   ParallelRanges(stale.size(), parts, [&](size_t, size_t begin, size_t end) {
-    ComputeRows(kernels, catalog, stale.data() + begin, end - begin, fresh.get() + begin * ld_, ld_);
+    for (size_t at = begin; at < end; at += kBlock) {
+      const size_t count = std::min(kBlock, end - at);
+      ComputeRows(kernels, catalog, stale.data() + at, count, table_.get(), ld_, true);
+      for (size_t j = at; j < at + count; ++j) version_[stale[j]] = RowVersion(catalog, stale[j]);
+    }
   });
-  for (size_t j = 0; j < stale.size(); ++j) {
-    std::memcpy(table_.get() + size_t(stale[j]) * ld_, fresh.get() + j * ld_, ld_ * sizeof(float));
-    version_[stale[j]] = RowVersion(catalog, stale[j]);
-  }
   seen_.resize(inputs_.size());
   for (size_t i = 0; i < inputs_.size(); ++i) seen_[i] = catalog.vectors()[inputs_[i].vector].writes();
   built_ = true;
@@ -149,7 +153,7 @@ void ItemCache::Forward(const KernelTable& kernels, const Catalog& catalog, cons
     std::vector<uint32_t> stale_rows(stale.size());
     for (size_t j = 0; j < stale.size(); ++j) stale_rows[j] = rows[stale[j]];
     AlignedPtr<float> fresh = AllocateAligned<float>(stale.size() * ld_);
-    ComputeRows(kernels, catalog, stale_rows.data(), stale_rows.size(), fresh.get(), ld_);
+    ComputeRows(kernels, catalog, stale_rows.data(), stale_rows.size(), fresh.get(), ld_, false);
     for (size_t j = 0; j < stale.size(); ++j) {
       const float* p = fresh.get() + j * ld_;
       float* zi = z + size_t(stale[j]) * width_;

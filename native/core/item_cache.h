@@ -56,9 +56,10 @@ class ItemCache {
 
  private:
   uint32_t RowVersion(const Catalog& catalog, uint32_t row) const;
-  // Writes the item part of rows[0..n) into out (n rows, ld_ apart).
+  // Writes the item part of rows[0..n) into out, ld floats apart: row j at
+  // out + j * ld, or with by_row at out + rows[j] * ld.
   void ComputeRows(const KernelTable& kernels, const Catalog& catalog, const uint32_t* rows, size_t n,
-                   float* out, size_t ld) const;
+                   float* out, size_t ld, bool by_row) const;
 
   MlpSplit split_;
   std::vector<CachedVectorInput> inputs_;
