@@ -21,7 +21,7 @@ import { Catalog } from '../src/catalog/catalog.js';
 import { RARE_TAG, SAMPLE_NOW, sampleItems, sampleSchema } from '../src/cli/sample-catalog.js';
 import { packageRoot } from '../src/native.js';
 import { FusionMlp, type Precision } from '../src/rerank/fusion-mlp.js';
-import { Ranker, type SignalOptions } from '../src/scoring/ranker.js';
+import { Ranker, type RankResult, type SignalOptions } from '../src/scoring/ranker.js';
 import { type BenchConfig, type CaseResult, loopDelayMs, rng, runCases, type SuiteReport } from './harness.js';
 import { mlpOnnx } from './rank-model.js';
 import { type BenchQuery, FEATURES, GluedPeer, TEXT, VISUAL, WEIGHTS } from './rank-glued.js';
@@ -118,16 +118,29 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
   // And with the first layer's item part precomputed per item (f32).
   shops.push(['rerank · fusionrank item cache (rank)', shopWith('f32', true)]);
 
+  // Per-stage timings of fusionrank's cases, for the notes: where the time goes.
+  const stages = new Map<string, Array<RankResult['timings']>>();
+  const timed = (name: string, res: RankResult) => {
+    let list = stages.get(name);
+    if (!list) stages.set(name, (list = []));
+    list.push(res.timings);
+    return res;
+  };
   const ours = await runCases('rank', [
-    { name: 'feed · fusionrank (rank)', fn: () => { const q = nextQuery(); return feed.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW }); } },
+    { name: 'feed · fusionrank (rank)', fn: () => { const q = nextQuery(); return timed('feed', feed.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW })); } },
     ...shops.map(([name, shop]) => ({
       name,
       fn: () => {
         const q = nextQuery();
-        return shop.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW });
+        const label = name.replace(/^rerank · fusionrank (\(rank\))?/, 'rerank ').replace(/ \(rank\)$/, '').trim();
+        return timed(label === 'rerank' ? 'rerank f32 MLP' : label, shop.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW }));
       },
     })),
   ], config);
+  for (const [name, list] of stages) {
+    const p50 = (key: keyof RankResult['timings']) => percentile(list.map((t) => t[key]).sort((a, b) => a - b), 0.5).toFixed(0);
+    notes.push(`stages p50 (µs), ${name}: retrieve ${p50('retrieveUs')} · score ${p50('scoreUs')}${name === 'feed' ? '' : ` · rerank ${p50('rerankUs')}`} · diversify ${p50('diversifyUs')} · total ${p50('totalUs')}`);
+  }
 
   // ---- the feed's retrieval quality: its 500 candidates against exact filtered search
   const simOnly = { visual: { kind: 'similarity' as const, vector: 'visual', weight: 1 } };
