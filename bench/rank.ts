@@ -112,11 +112,12 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
     if (itemCache) notes.push(`rerank item cache: ${(shop.itemCache!.bytes / 2 ** 20).toFixed(0)} MiB, built in ${((performance.now() - t) / 1000).toFixed(2)} s (${Math.min(8, availableParallelism())} threads)`);
     return shop;
   };
-  const shops: Array<[string, Ranker]> = [['rerank · fusionrank (rank)', shopWith('f32')]];
+  // [case name, label in the stage notes, ranker]
+  const shops: Array<[string, string, Ranker]> = [['rerank · fusionrank (rank)', 'rerank f32 MLP', shopWith('f32')]];
   // The same shop with the MLP's dense layers in bfloat16, where the CPU has it.
-  if (capabilities().bf16) shops.push(['rerank · fusionrank bf16 MLP (rank)', shopWith('bf16')]);
+  if (capabilities().bf16) shops.push(['rerank · fusionrank bf16 MLP (rank)', 'rerank bf16 MLP', shopWith('bf16')]);
   // And with the first layer's item part precomputed per item (f32).
-  shops.push(['rerank · fusionrank item cache (rank)', shopWith('f32', true)]);
+  shops.push(['rerank · fusionrank item cache (rank)', 'rerank item cache', shopWith('f32', true)]);
 
   // Per-stage timings of fusionrank's cases, for the notes: where the time goes.
   const stages = new Map<string, Array<RankResult['timings']>>();
@@ -128,12 +129,11 @@ export async function benchRank(config: BenchConfig): Promise<SuiteReport> {
   };
   const ours = await runCases('rank', [
     { name: 'feed · fusionrank (rank)', fn: () => { const q = nextQuery(); return timed('feed', feed.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW })); } },
-    ...shops.map(([name, shop]) => ({
+    ...shops.map(([name, label, shop]) => ({
       name,
       fn: () => {
         const q = nextQuery();
-        const label = name.replace(/^rerank · fusionrank (\(rank\))?/, 'rerank ').replace(/ \(rank\)$/, '').trim();
-        return timed(label === 'rerank' ? 'rerank f32 MLP' : label, shop.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW }));
+        return timed(label, shop.rank({ query: { visual: q.visual, text: q.text }, now: SAMPLE_NOW }));
       },
     })),
   ], config);

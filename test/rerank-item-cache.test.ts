@@ -55,6 +55,11 @@ const options = (mlp: RerankModel, itemCache: boolean) => ({
   k: 12,
 });
 
+/** The same plan with and without the cache, on one catalog and model. */
+function rankers(catalog: Catalog, mlp: RerankModel): { plain: Ranker; cached: Ranker } {
+  return { plain: new Ranker(catalog, options(mlp, false)), cached: new Ranker(catalog, options(mlp, true)) };
+}
+
 function expectSameRanking(cached: RankResult, plain: RankResult): void {
   expect(cached.items.map((i) => i.id)).toEqual(plain.items.map((i) => i.id));
   cached.items.forEach((item, i) => {
@@ -68,8 +73,7 @@ describe('Ranker: rerank.itemCache', () => {
     test(`ranks like the uncached model (${dtype} vectors, sync and async)`, async () => {
       const fx = makeCatalog(400, 61, dtype);
       const mlp = model();
-      const plain = new Ranker(fx.catalog, options(mlp, false));
-      const cached = new Ranker(fx.catalog, options(mlp, true));
+      const { plain, cached } = rankers(fx.catalog, mlp);
       expect(cached.itemCache!.bytes).toBe(0); // built by prepare() (or the first request)
       cached.prepare({ threads: 2 });
       const random = rng(5);
@@ -89,8 +93,7 @@ describe('Ranker: rerank.itemCache', () => {
   test('with a bf16 model it ranks like the uncached bf16 model', () => {
     const fx = makeCatalog(300, 62);
     const mlp = model('bf16');
-    const plain = new Ranker(fx.catalog, options(mlp, false));
-    const cached = new Ranker(fx.catalog, options(mlp, true));
+    const { plain, cached } = rankers(fx.catalog, mlp);
     const random = rng(6);
     for (let t = 0; t < 4; t++) {
       const query = { visual: randomVector(DIM, random), text: randomVector(TEXT, random) };
@@ -107,8 +110,7 @@ describe('Ranker: rerank.itemCache', () => {
   test('stays current through vector changes, removals, a vector dropped and new items', () => {
     const fx = makeCatalog(300, 63);
     const mlp = model();
-    const plain = new Ranker(fx.catalog, options(mlp, false));
-    const cached = new Ranker(fx.catalog, options(mlp, true));
+    const { plain, cached } = rankers(fx.catalog, mlp);
     const random = rng(7);
     const query = { visual: randomVector(DIM, random), text: randomVector(TEXT, random) };
     const check = () => expectSameRanking(cached.rank({ query, explain: true }), plain.rank({ query, explain: true }));
@@ -138,8 +140,7 @@ describe('Ranker: rerank.itemCache', () => {
   test('catches up by a full rescan when more writes happened than the change log keeps', () => {
     const fx = makeCatalog(200, 64);
     const mlp = model();
-    const plain = new Ranker(fx.catalog, options(mlp, false));
-    const cached = new Ranker(fx.catalog, options(mlp, true));
+    const { plain, cached } = rankers(fx.catalog, mlp);
     const random = rng(8);
     const query = { visual: randomVector(DIM, random), text: randomVector(TEXT, random) };
     expectSameRanking(cached.rank({ query, explain: true }), plain.rank({ query, explain: true }));
@@ -153,8 +154,7 @@ describe('Ranker: rerank.itemCache', () => {
   test('a rankAsync request that runs after a write computes the stale rows itself', async () => {
     const fx = makeCatalog(300, 65);
     const mlp = model();
-    const plain = new Ranker(fx.catalog, options(mlp, false));
-    const cached = new Ranker(fx.catalog, options(mlp, true));
+    const { plain, cached } = rankers(fx.catalog, mlp);
     cached.prepare({ threads: 1 });
     const random = rng(9);
     const query = { visual: randomVector(DIM, random), text: randomVector(TEXT, random) };
@@ -251,8 +251,7 @@ describe('Ranker: rerank.itemCache', () => {
   test('an empty catalog, then items', () => {
     const catalog = new Catalog({ vectors: { visual: { dim: DIM }, text: { dim: TEXT } }, fields: { likes: 'number', safe: 'bool' } });
     const mlp = model();
-    const cached = new Ranker(catalog, options(mlp, true));
-    const plain = new Ranker(catalog, options(mlp, false));
+    const { plain, cached } = rankers(catalog, mlp);
     const random = rng(11);
     const query = { visual: randomVector(DIM, random), text: randomVector(TEXT, random) };
     expect(cached.rank({ query }).items).toEqual([]);

@@ -36,7 +36,6 @@ class ItemCache {
   // those vector features in input order.
   ItemCache(const Mlp& model, const std::vector<uint8_t>& item_input, std::vector<CachedVectorInput> inputs);
 
-  size_t width() const { return width_; }
   size_t rest_size() const { return rest_size_; }
   size_t memory_bytes() const { return capacity_ * ld_ * sizeof(float) + version_.capacity() * sizeof(uint32_t); }
 
@@ -49,7 +48,6 @@ class ItemCache {
   // rest[n x rest_size()] (ignored when rest_size() is 0). Reader lock held.
   void Forward(const KernelTable& kernels, const Catalog& catalog, const uint32_t* rows, size_t n,
                const float* rest, float* out) const;
-  size_t output_size() const { return split_.tail->output_size(); }
   // Rows computed inside requests because their cached row was stale or
   // missing (a catalog write between the last CatchUp and the request).
   uint64_t recomputed() const { return recomputed_.load(std::memory_order_relaxed); }
@@ -66,7 +64,7 @@ class ItemCache {
   size_t item_size_ = 0, rest_size_ = 0, width_ = 0, ld_ = 0;
   AlignedPtr<float> table_;  // capacity_ rows of ld_ floats
   size_t capacity_ = 0;
-  std::vector<uint32_t> version_;  // per cached row: the versions it was computed at (0 = never)
+  std::vector<uint32_t> version_;  // per cached row: the versions it was computed at (~0u: not yet)
   std::vector<uint64_t> seen_;     // per input column: its writes() when last caught up
   bool built_ = false;
   mutable std::atomic<uint64_t> recomputed_{0};

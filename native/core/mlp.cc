@@ -175,9 +175,10 @@ MlpSplit Mlp::SplitFirstLayer(const std::vector<uint8_t>& item_input) const {
   const size_t width = first.out;
   const std::vector<float> w = DenseWeights(first);
   std::vector<float> item_w, rest_w;
-  for (size_t k = 0; k < first.in; ++k)
-    (item_input[k] ? item_w : rest_w).insert((item_input[k] ? item_w : rest_w).end(), w.begin() + k * width,
-                                             w.begin() + (k + 1) * width);
+  for (size_t k = 0; k < first.in; ++k) {
+    std::vector<float>& side = item_input[k] ? item_w : rest_w;
+    side.insert(side.end(), w.begin() + k * width, w.begin() + (k + 1) * width);
+  }
   const size_t items = item_w.size() / width, rest = rest_w.size() / width;
   if (items == 0)
     throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_MLP_SHAPE", "The item cache needs at least one item input");
