@@ -20,6 +20,8 @@ function newest(dir: string, ext: string): number {
 }
 
 export default function setup(): void {
+  // Pure-TypeScript test files (eval) can skip the build: FUSIONRANK_TEST_NO_BUILD=1.
+  if (process.env.FUSIONRANK_TEST_NO_BUILD) return;
   const sources = Math.max(newest(join(root, 'src'), '.ts'), newest(join(root, 'bench'), '.ts'));
   const dist = join(root, 'dist');
   const compiled = existsSync(dist) ? newest(dist, '.js') : 0;
