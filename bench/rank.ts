@@ -28,7 +28,7 @@ import { type BenchQuery, FEATURES, GluedPeer, TEXT, VISUAL, WEIGHTS } from './r
 
 // ---- setup
 
-async function buildOrLoad(config: BenchConfig, items: number, notes: string[]): Promise<{ catalog: Catalog; cacheDir: string }> {
+export async function buildOrLoad(config: BenchConfig, items: number, notes: string[]): Promise<{ catalog: Catalog; cacheDir: string }> {
   const cacheDir = join(packageRoot, '.bench-cache', `rank-${items}-${config.seed}-v1`);
   const catalogDir = join(cacheDir, 'catalog');
   const threads = Math.min(8, availableParallelism());

@@ -6,4 +6,5 @@ export const suites: Record<string, () => Promise<Suite>> = {
   mlp: async () => (await import('./mlp.js')).benchMlp,
   ingest: async () => (await import('./ingest.js')).benchIngest,
   rank: async () => (await import('./rank.js')).benchRank,
+  eval: async () => (await import('./eval.js')).benchEval,
 };

@@ -61,3 +61,5 @@ export {
   type RankTimings,
   type SignalExplanation,
 } from './scoring/ranker.js';
+// Evaluation (also `fusionrank/eval`, which loads without the native addon).
+export * from './eval/index.js';

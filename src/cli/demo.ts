@@ -70,11 +70,20 @@ export async function runDemo(options: { items: number; seed: number; k: number 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('build a generated catalog and print a ranked feed with explanations')
-    .option('--items <n>', 'catalog size', positiveInt, 20000)
+    .description('feed (default): a ranked feed with explanations; eval: the evaluation protocol on planted data')
+    .argument('[scenario]', "'feed' or 'eval'", 'feed')
+    .option('--items <n>', 'catalog size (default 20000 for feed, 4000 for eval)', positiveInt)
+    .option('--users <n>', 'users (eval)', positiveInt, 400)
     .option('--seed <n>', 'generator seed', positiveInt, 7)
-    .option('-k <n>', 'items to show', positiveInt, 15)
-    .action(async (opts: { items: number; seed: number; k: number }) => {
-      await runDemo(opts);
+    .option('-k <n>', 'items to show (feed)', positiveInt, 15)
+    .action(async (scenario: string, opts: { items?: number; users: number; seed: number; k: number }) => {
+      if (scenario === 'eval') {
+        const { runEvalDemo } = await import('./demo-eval.js');
+        await runEvalDemo({ items: opts.items ?? 4000, users: opts.users, seed: opts.seed });
+      } else if (scenario === 'feed') {
+        await runDemo({ items: opts.items ?? 20000, seed: opts.seed, k: opts.k });
+      } else {
+        program.error(`error: unknown demo '${scenario}'; choose 'feed' or 'eval'`);
+      }
     });
 }
