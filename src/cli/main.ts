@@ -16,5 +16,6 @@ registerInfo(program);
 registerDemo(program);
 registerBench(program);
 registerIngest(program);
+(await import('./eval.js')).registerEval(program);
 
 await program.parseAsync(process.argv);
