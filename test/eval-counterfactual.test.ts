@@ -133,6 +133,49 @@ describe('counterfactual on a planted position-based model (the issue)', () => {
   });
 });
 
+describe('counterfactual with estimated propensities', () => {
+  // RandTop-10 sessions of the same world: 20 shuffled impressions per query.
+  const randomized = (seed: number) => {
+    const random = rng(seed);
+    const lists = [];
+    for (let t = 0; t < 20; t++) for (const q of Object.keys(world.gamma)) lists.push({ query: q, shown: shuffle(Object.keys(world.gamma[q]), random) });
+    return simulateClicks(lists, { theta: world.theta, attractiveness: world.attractiveness, seed: seed + 1 });
+  };
+  const logs = world.logs.slice(0, 2000);
+  const k = 5;
+  const truth = expectedClicks(applyRanking(logs, world.gamma), world.theta, world.attractiveness, k);
+
+  it('a randomized PropensityEstimate: the same point estimate as its theta, a wider interval that says so', () => {
+    const estimate = estimatePropensities(randomized(100), { method: 'randomized' });
+    const fixed = counterfactual(logs, world.gamma, { propensities: estimate.theta, k, bootstrap: 400 });
+    const carried = counterfactual(logs, world.gamma, { propensities: estimate, k, bootstrap: 400 });
+    expect(fixed.propensityError).toBe('ignored');
+    expect(carried.propensityError).toBe('resampled');
+    expect(carried.clicks.ips.estimate).toBe(fixed.clicks.ips.estimate);
+    expect(carried.clicks.naive).toEqual(fixed.clicks.naive); // naive does not use θ
+    const width = (e: { ci95: [number, number] }) => e.ci95[1] - e.ci95[0];
+    expect(width(carried.clicks.ips)).toBeGreaterThan(1.3 * width(fixed.clicks.ips));
+    // θ from EM is taken as exact.
+    const em = estimatePropensities(logs, { method: 'em', iterations: 20 });
+    expect(counterfactual(logs, world.gamma, { propensities: em, k, bootstrap: 50 }).propensityError).toBe('ignored');
+  });
+
+  it('coverage over 30 replications: intervals that carry θ’s error hold the truth about 95 % of the time, fixed θ much less', () => {
+    let carried = 0;
+    let fixed = 0;
+    const runs = 30;
+    for (let s = 0; s < runs; s++) {
+      const estimate = estimatePropensities(randomized(1000 + 7 * s), { method: 'randomized' });
+      const a = counterfactual(logs, world.gamma, { propensities: estimate, k, bootstrap: 300, seed: s }).clicks.ips.ci95;
+      const b = counterfactual(logs, world.gamma, { propensities: estimate.theta, k, bootstrap: 300, seed: s }).clicks.ips.ci95;
+      if (a[0] <= truth && truth <= a[1]) carried++;
+      if (b[0] <= truth && truth <= b[1]) fixed++;
+    }
+    expect(carried / runs).toBeGreaterThanOrEqual(0.85);
+    expect(fixed).toBeLessThan(carried);
+  });
+});
+
 describe('propensity estimation', () => {
   it('randomized (RandTop-n) logs: θ_j/θ_1 = CTR_j/CTR_1 recovers the planted θ', () => {
     const shuffled = world.lists.map((l) => ({ query: l.query, shown: shuffle(l.shown, world.random) }));

@@ -436,8 +436,13 @@ export interface CounterfactualOptions {
    * θ_j, j = 1..n: the examination propensity of each position (index 0 =
    * position 1), as `estimatePropensities` returns (θ_1 = 1) or absolute;
    * one per position of the longest shown list, each finite and > 0.
+   * Pass the whole `estimatePropensities(…, { method: 'randomized' })`
+   * result to carry the propensities' sampling error into `ci95` (each
+   * bootstrap resample also redraws the clicks at each position of the
+   * randomized logs, Binomial(impressions_j, CTR_j), and recomputes θ);
+   * plain numbers or an EM estimate are taken as exact.
    */
-  propensities: ArrayLike<number>;
+  propensities: ArrayLike<number> | PropensityEstimate;
   /** The cutoff of clicks@k and clickDcg@k (default 10). */
   k?: number;
   /** Clipped IPS divides by max(θ_log, clip), in the units of `propensities` (default 0.1: weights ≤ 10·θ_1 with θ_1 = 1). */
@@ -479,6 +484,8 @@ export interface CounterfactualResult {
   loggedClicks: number;
   /** SNIPS's normaliser: the mean over logged clicks of θ(rank_new)/θ(rank_log) (1 when there is no click). */
   meanImportanceWeight: number;
+  /** `'resampled'`: `ci95` includes the propensities' sampling error (a randomized PropensityEstimate was given); `'ignored'`: θ taken as exact. */
+  propensityError: 'resampled' | 'ignored';
 }
 
 /**
@@ -580,7 +587,10 @@ function rankingReader(ranking: unknown): (original: ImpressionLog, log: ParsedL
  *
  * Each estimate is the mean over log entries; `ci95` is a percentile
  * bootstrap over log entries (each resample draws as many entries with
- * replacement; SNIPS recomputes w̄ per resample).
+ * replacement; SNIPS recomputes w̄ per resample). θ estimated from a few
+ * thousand randomized impressions is itself noisy, and an interval that
+ * ignores it covers the truth less often than 95 %: pass the randomized
+ * PropensityEstimate itself, not its `theta`, and each resample redraws θ too.
  *
  * @example
  * const logs = [
@@ -601,98 +611,145 @@ export function counterfactual(logs: readonly ImpressionLog[], ranking: Counterf
   const parsed = readLogs(logs, 'logs');
   const o = check.object<Partial<CounterfactualOptions>>(options, 'options', 'an options object');
   const k = check.integer(o.k, 'options.k', 1, MAX_COUNT, 10, 'ERR_FUSIONRANK_INVALID_K');
-  const theta = readTheta(o.propensities, 'options.propensities', longest(parsed), true);
+  const given = o.propensities as unknown;
+  const fromEstimate = typeof given === 'object' && given !== null && !isArrayLike(given) && 'theta' in given;
+  const theta = readTheta(fromEstimate ? (given as PropensityEstimate).theta : given, 'options.propensities', longest(parsed), true);
   const clip = check.number(o.clip, 'options.clip', 0, Number.MAX_VALUE, 0.1);
   const bootstrap = check.integer(o.bootstrap, 'options.bootstrap', 1, MAX_COUNT, 1000);
   const seed = check.integer(o.seed, 'options.seed', 0, 2 ** 32 - 1, 42);
   const order = rankingReader(ranking);
 
-  // Per log entry (a row), every term the estimators sum; the bootstrap resamples rows.
+  // A click's terms depend only on its (logged rank, new rank) pair: each log
+  // entry keeps its pairs, an estimate is a function of the pair counts and θ.
   const n = parsed.length;
-  const rows = new Float64Array(n * COLUMNS);
+  const width = Math.max(1, longest(parsed));
+  const offsets = new Uint32Array(n + 1);
+  const pairs: number[] = [];
   parsed.forEach((log, i) => {
     const newRank = new Map<string, number>();
     order(logs[i], log, i).forEach((d, r) => newRank.set(d, r));
-    const row = i * COLUMNS;
-    for (let j = 0; j < log.shown.length; j++) {
-      if (!log.clicked[j]) continue;
-      const r = newRank.get(log.shown[j])!;
-      const ratio = theta[r] / theta[j];
-      rows[row + CLICKS]++;
-      rows[row + WEIGHT] += ratio;
-      if (r >= k) continue;
-      const discount = 1 / Math.log2(r + 2);
-      const clipped = Math.max(theta[j], clip);
-      rows[row + NAIVE_C] += 1;
-      rows[row + IPS_C] += ratio;
-      rows[row + CLIP_C] += theta[r] / clipped;
-      rows[row + NAIVE_D] += discount;
-      rows[row + IPS_D] += discount / theta[j];
-      rows[row + CLIP_D] += discount / clipped;
-    }
+    for (let j = 0; j < log.shown.length; j++) if (log.clicked[j]) pairs.push(j * width + newRank.get(log.shown[j])!);
+    offsets[i + 1] = pairs.length;
   });
+  const counts = new Float64Array(width * width);
+  for (const pair of pairs) counts[pair]++;
+  const point = estimates(counts, width, theta, k, clip, n);
 
-  const totals = new Float64Array(COLUMNS);
-  const column = new Float64Array(n);
-  for (let c = 0; c < COLUMNS; c++) {
-    for (let i = 0; i < n; i++) column[i] = rows[i * COLUMNS + c];
-    totals[c] = compensatedSum(column);
-  }
-  const point = estimates(totals, n);
   const draws = point.map(() => new Float64Array(bootstrap));
   const random = rng(seed);
-  const sums = new Float64Array(COLUMNS);
+  const redraw = fromEstimate ? thetaSampler(given as PropensityEstimate, theta, rng(seed ^ 0x9e3779b9)) : undefined;
   for (let b = 0; b < bootstrap; b++) {
-    sums.fill(0);
+    counts.fill(0);
     for (let t = 0; t < n; t++) {
-      const row = Math.floor(random() * n) * COLUMNS;
-      for (let c = 0; c < COLUMNS; c++) sums[c] += rows[row + c];
+      const i = Math.floor(random() * n);
+      for (let p = offsets[i]; p < offsets[i + 1]; p++) counts[pairs[p]]++;
     }
-    estimates(sums, n).forEach((v, e) => (draws[e][b] = v));
+    estimates(counts, width, redraw ? redraw() : theta, k, clip, n).forEach((v, e) => (draws[e][b] = v));
   }
   const interval = (e: number): Estimate => {
     const sorted = draws[e].sort();
     return { estimate: point[e], ci95: [quantile(sorted, 0.025), quantile(sorted, 0.975)] };
   };
+  counts.fill(0);
+  for (const pair of pairs) counts[pair]++;
+  let weight = 0;
+  for (let j = 0; j < width; j++) for (let r = 0; r < width; r++) weight += (counts[j * width + r] * theta[r]) / theta[j];
   return {
     logs: n,
     k,
     clip,
     clicks: { naive: interval(0), ips: interval(1), clippedIps: interval(2), snips: interval(3) },
     clickDcg: { naive: interval(4), ips: interval(5), clippedIps: interval(6), snips: interval(7) },
-    loggedClicks: totals[CLICKS] / n,
-    meanImportanceWeight: meanWeight(totals),
+    loggedClicks: pairs.length / n,
+    meanImportanceWeight: pairs.length > 0 ? weight / pairs.length : 1,
+    propensityError: redraw ? 'resampled' : 'ignored',
   };
 }
 
-// The columns of counterfactual's per-log rows.
-const NAIVE_C = 0;
-const IPS_C = 1;
-const CLIP_C = 2;
-const NAIVE_D = 3;
-const IPS_D = 4;
-const CLIP_D = 5;
-const WEIGHT = 6;
-const CLICKS = 7;
-const COLUMNS = 8;
-
-function meanWeight(sums: Float64Array): number {
-  return sums[CLICKS] > 0 ? sums[WEIGHT] / sums[CLICKS] : 1;
+/**
+ * naive, IPS, clipped, SNIPS of clicks@k, then of clickDcg@k, per log entry,
+ * from the counts of clicks at each (logged rank j, new rank r): counts[j·width + r].
+ */
+function estimates(counts: Float64Array, width: number, theta: Float64Array, k: number, clip: number, n: number): number[] {
+  const out = [0, 0, 0, 0, 0, 0, 0, 0];
+  let weight = 0;
+  let clicks = 0;
+  for (let j = 0; j < width; j++) {
+    const clipped = Math.max(theta[j], clip);
+    for (let r = 0; r < width; r++) {
+      const c = counts[j * width + r];
+      if (c === 0) continue;
+      const ratio = theta[r] / theta[j];
+      clicks += c;
+      weight += c * ratio;
+      if (r >= k) continue;
+      const discount = 1 / Math.log2(r + 2);
+      out[0] += c;
+      out[1] += c * ratio;
+      out[2] += (c * theta[r]) / clipped;
+      out[4] += c * discount;
+      out[5] += (c * discount) / theta[j];
+      out[6] += (c * discount) / clipped;
+    }
+  }
+  const w = clicks > 0 ? weight / clicks : 1;
+  out[3] = out[1] / w;
+  out[7] = out[5] / w;
+  return out.map((v) => v / n);
 }
 
-/** naive, IPS, clipped, SNIPS of clicks@k, then of clickDcg@k, from column sums over n entries. */
-function estimates(sums: Float64Array, n: number): number[] {
-  const w = meanWeight(sums);
-  return [
-    sums[NAIVE_C] / n,
-    sums[IPS_C] / n,
-    sums[CLIP_C] / n,
-    sums[IPS_C] / n / w,
-    sums[NAIVE_D] / n,
-    sums[IPS_D] / n,
-    sums[CLIP_D] / n,
-    sums[IPS_D] / n / w,
-  ];
+/**
+ * With a `'randomized'` PropensityEstimate, a parametric bootstrap of θ: the
+ * clicks at each position redrawn as Binomial(impressions_j, CTR_j) and θ_j =
+ * CTR*_j / CTR*_1 recomputed, so the intervals carry the propensities' own
+ * sampling error. Otherwise (plain numbers, or EM) θ stays fixed: undefined.
+ */
+function thetaSampler(e: PropensityEstimate, theta: Float64Array, random: () => number): (() => Float64Array) | undefined {
+  if (e.method !== 'randomized' || !(e.impressions instanceof Float64Array) || !(e.clicks instanceof Float64Array)) return undefined;
+  const impressions = e.impressions;
+  const clicks = e.clicks;
+  const m = Math.min(impressions.length, clicks.length, theta.length);
+  const out = new Float64Array(theta);
+  return () => {
+    let first = 0;
+    for (let j = 0; j < m; j++) {
+      const ctr = impressions[j] > 0 ? binomial(impressions[j], clicks[j] / impressions[j], random) / impressions[j] : 0;
+      if (j === 0) first = ctr;
+      // A redraw with no click at position 1 (or at j) cannot give a ratio: keep the point estimate there.
+      out[j] = j === 0 ? 1 : first > 0 && ctr > 0 ? ctr / first : theta[j];
+    }
+    return out;
+  };
+}
+
+/** A Binomial(n, p) draw: Bernoulli trials for small n, Poisson for rare events, normal approximation when n·p·(1−p) ≥ 25. */
+function binomial(n: number, p: number, random: () => number): number {
+  if (p <= 0) return 0;
+  if (p >= 1) return n;
+  const variance = n * p * (1 - p);
+  if (variance < 25 && n <= 2000) {
+    let x = 0;
+    for (let t = 0; t < n; t++) if (random() < p) x++;
+    return x;
+  }
+  if (variance < 25) {
+    // Rare clicks over many impressions: Poisson(n·p) by inversion.
+    const mean = n * p;
+    let x = 0;
+    let term = Math.exp(-mean);
+    let cdf = term;
+    const u = random();
+    while (u > cdf && x < n) {
+      x++;
+      term *= mean / x;
+      cdf += term;
+    }
+    return x;
+  }
+  // Box–Muller.
+  const u = 1 - random();
+  const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+  return Math.min(n, Math.max(0, Math.round(n * p + z * Math.sqrt(variance))));
 }
 
 /** Neumaier-compensated sum. */
