@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 const exec = promisify(execFile);
 const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
 const entry = pathToFileURL(fileURLToPath(new URL('../dist/src/index.js', import.meta.url))).href;
+const evalEntry = pathToFileURL(fileURLToPath(new URL('../dist/src/eval/index.js', import.meta.url))).href;
 
 function block(section: string): string {
   const start = readme.indexOf(`## ${section}\n`);
@@ -23,13 +24,17 @@ function block(section: string): string {
 }
 
 async function run(code: string, prelude: string): Promise<string> {
-  const file = join(mkdtempSync(join(tmpdir(), 'fr-readme-')), 'example.mjs');
-  const body = code.replaceAll("from 'fusionrank'", `from '${entry}'`);
+  const dir = mkdtempSync(join(tmpdir(), 'fr-readme-'));
+  const file = join(dir, 'example.mjs');
+  const body = code.replaceAll("from 'fusionrank/eval'", `from '${evalEntry}'`).replaceAll("from 'fusionrank'", `from '${entry}'`);
   // Imports first, then the user's data, then the example's own lines.
   const imports = body.split('\n').filter((l) => l.startsWith('import '));
   const rest = body.split('\n').filter((l) => !l.startsWith('import '));
   writeFileSync(file, [...imports, prelude, ...rest, 'console.log("README-EXAMPLE-OK");'].join('\n'));
-  const { stdout } = await exec(process.execPath, [file]);
+  const hook = join(dir, 'dlopen-hook.mjs');
+  // Any native addon the example loads is recorded (the hook runs before the example's imports).
+  writeFileSync(hook, 'import process from "node:process"; globalThis.__dlopened = []; const dlopen = process.dlopen; process.dlopen = (m, f, ...r) => { globalThis.__dlopened.push(f); return dlopen(m, f, ...r); };');
+  const { stdout } = await exec(process.execPath, ['--import', pathToFileURL(hook).href, file]);
   return stdout;
 }
 
@@ -37,7 +42,7 @@ const randomVector = (dim: number, seed: number) => `Float32Array.from({ length:
 
 describe('README examples', () => {
   it('Quickstart ranks an item with an explanation', async () => {
-    const code = block('Quickstart') + '\nif (items[0]?.id !== "p1" || !items[0].signals?.visual) throw new Error("unexpected result " + JSON.stringify(items));\nif (!(timings.totalUs >= 0)) throw new Error("no timings");';
+    const code = block('Quickstart') + '\nif (items[0]?.id !== "p1" || !items[0].signals?.visual) throw new Error("unexpected result " + JSON.stringify(items));\nif (!(timings.totalUs >= 0)) throw new Error("no timings");\nif (!globalThis.__dlopened.some((f) => f.endsWith("fusionrank.node"))) throw new Error("the addon was not seen loading");';
     const out = await run(code, `const v1 = ${randomVector(512, 1)}, t1 = ${randomVector(768, 2)}, q = ${randomVector(512, 3)};`);
     expect(out).toContain('README-EXAMPLE-OK');
   });
@@ -47,5 +52,32 @@ describe('README examples', () => {
     const out = await run(code, `const embeddings = Float32Array.from({ length: 50 * 768 }, (_, i) => Math.sin(i * 0.37)); const query = ${randomVector(768, 4)}; const candidates = Uint32Array.from([3, 1, 4, 1, 5]);`);
     expect(out).toContain('README-EXAMPLE-OK');
     expect(out).toContain("isa: '");
+  });
+
+  it('Evaluation scores, compares, measures agreement and fuses, without loading the addon', async () => {
+    // Expected values by hand: q1 ranks a(2) b(0) c(1), DCG 2 + 1/log2(4) over IDCG 2 + 1/log2(3); q2 ranks
+    // e (unjudged) then d(1), DCG 1/log2(3) over IDCG 1. `after`: q1 c a b, DCG 1 + 2/log2(3); q2 d first, 1.
+    const before1 = 2.5 / (2 + 1 / Math.log2(3));
+    const before2 = 1 / Math.log2(3);
+    const after1 = (1 + 2 / Math.log2(3)) / (2 + 1 / Math.log2(3));
+    const checks = `
+      const near = (x, y, what) => { if (!(Math.abs(x - y) < 1e-9)) throw new Error(what + ': ' + x + ' != ' + y); };
+      near(mean['ndcg@10'], ${(before1 + before2) / 2}, 'ndcg@10');
+      near(perQuery['ndcg@10'].q1, ${before1}, 'ndcg@10 q1');
+      near(mean.mrr, 0.75, 'mrr');
+      near(mean['P@2'], 0.5, 'P@2');
+      near(row.delta, ${(after1 + 1) / 2 - (before1 + before2) / 2}, 'delta');
+      if (row.run !== 'after' || row.wins !== 1 || row.ties !== 0 || row.losses !== 1) throw new Error('row ' + JSON.stringify(row));
+      if (!(row.ci95[0] <= row.delta && row.delta <= row.ci95[1])) throw new Error('ci95');
+      near(top1, 0, 'top1');
+      near(overlap, 1, 'overlap');
+      near(rrf.q1.a, 1 / 61 + 1 / 62, 'rrf a');
+      if (typeof kendallTau !== 'number' || typeof rbo !== 'number' || typeof positionsMoved !== 'number') throw new Error('agreement');
+      if (globalThis.__dlopened.length) throw new Error('loaded ' + globalThis.__dlopened.join(', '));
+    `;
+    const code = block('Evaluation');
+    expect(code).toContain("from 'fusionrank/eval'");
+    const out = await run(code + checks, '');
+    expect(out).toContain('README-EXAMPLE-OK');
   });
 });
