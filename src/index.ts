@@ -63,3 +63,4 @@ export {
 } from './scoring/ranker.js';
 // Evaluation (also `fusionrank/eval`, which loads without the native addon).
 export * from './eval/index.js';
+export * from './learn/index.js';

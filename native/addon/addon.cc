@@ -162,6 +162,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFusionMlp(env, exports);
   InitCatalog(env, exports);
   InitRanker(env, exports);
+  InitAls(env, exports);
   return exports;
 }
 

@@ -98,5 +98,6 @@ void InitVectorStore(Napi::Env env, Napi::Object exports);
 void InitFusionMlp(Napi::Env env, Napi::Object exports);
 void InitCatalog(Napi::Env env, Napi::Object exports);
 void InitRanker(Napi::Env env, Napi::Object exports);
+void InitAls(Napi::Env env, Napi::Object exports);
 
 }  // namespace fr

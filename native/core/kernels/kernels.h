@@ -78,6 +78,31 @@ using GemmBf16Fn = void (*)(const float* x, size_t ldx, size_t m, size_t k, cons
 // In place: y[i] = act(y[i]) for i < n.
 using ActivateF32Fn = void (*)(float* y, size_t n, Activation act, float alpha);
 
+// One half-step of implicit ALS: update each row of `self` (rows `ld`
+// floats apart, `ld` a multiple of 16 and at most kAlsMaxLd, padding zero)
+// against the fixed `other` side by `cg_steps` conjugate-gradient steps on
+// (gram + Σ_e conf[e]·y_e y_eᵀ) x = Σ_e (1 + conf[e]) y_e, where e runs over
+// indptr[row] .. indptr[row + 1], y_e = other row indices[e] and gram =
+// otherᵀother + λI (ld × ld, only its first `factors` rows read).
+constexpr size_t kAlsMaxLd = 1024;
+struct AlsHalf {
+  const uint64_t* indptr;
+  const uint32_t* indices;
+  const float* conf;  // alpha · weight: the confidence minus 1
+  const float* other;
+  const float* gram;
+  float* self;
+  size_t ld;
+  size_t factors;
+  uint32_t cg_steps;
+};
+using AlsCgFn = void (*)(const AlsHalf& h, size_t begin, size_t end);
+// gram[a·ld + b] += Σ_{row ∈ [begin, end)} x[row·ld + a] · x[row·ld + b] for a < factors.
+using AlsGramFn = void (*)(const float* x, size_t ld, size_t factors, size_t begin, size_t end,
+                           float* gram);
+// Σ over the entries of rows [begin, end) of (1 + conf)(1 − d)² − d², d = self_row · other_e.
+using AlsLossFn = double (*)(const AlsHalf& h, size_t begin, size_t end);
+
 struct KernelTable {
   Isa isa;
   ScoreF32Fn score_f32;
@@ -93,6 +118,9 @@ struct KernelTable {
   uint64_t probe_fma_flops_per_iteration;
   // Null where this tier or this CPU has no bfloat16 dot product.
   GemmBf16Fn gemm_bf16 = nullptr;
+  AlsCgFn als_cg = nullptr;
+  AlsGramFn als_gram = nullptr;
+  AlsLossFn als_loss = nullptr;
 };
 
 // Returns the table for `isa`, or for the best tier below it that this
@@ -114,6 +142,9 @@ const KernelTable& KernelsFor(Isa isa);
   void gemm_f32_##suffix(const float*, size_t, size_t, size_t, const float*, size_t,          \
                          const float*, Activation, float, float*, size_t);                    \
   void activate_f32_##suffix(float*, size_t, Activation, float);                              \
+  void als_cg_##suffix(const AlsHalf&, size_t, size_t);                                      \
+  void als_gram_##suffix(const float*, size_t, size_t, size_t, size_t, float*);               \
+  double als_loss_##suffix(const AlsHalf&, size_t, size_t);                                   \
   extern const uint64_t kProbeFmaFlops_##suffix;
 
 FR_DECLARE_KERNELS(serial)

@@ -2,6 +2,7 @@
 // accumulators, 2 weight loads and 6 broadcasts per 12 FMAs.
 #include <immintrin.h>
 
+#include "als_impl.h"
 #include "gemm_impl.h"
 
 namespace fr {
@@ -11,6 +12,11 @@ struct V256 {
   using Reg = __m256;
   using Mask = __m256;
   static constexpr size_t kWidth = 8;
+  static float Sum(Reg a) {
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+  }
   static Reg Zero() { return _mm256_setzero_ps(); }
   static Reg Set1(float v) { return _mm256_set1_ps(v); }
   static Reg Load(const float* p) { return _mm256_load_ps(p); }
@@ -46,5 +52,13 @@ void gemm_f32_avx2(const float* x, size_t ldx, size_t m, size_t k, const float* 
 void activate_f32_avx2(float* y, size_t n, Activation act, float alpha) {
   gemm_impl::ActivateArray<V256>(y, n, act, alpha);
 }
+
+void als_cg_avx2(const AlsHalf& h, size_t begin, size_t end) { als_impl::CgRows<V256>(h, begin, end); }
+
+void als_gram_avx2(const float* x, size_t ld, size_t factors, size_t begin, size_t end, float* gram) {
+  als_impl::GramRows<V256>(x, ld, factors, begin, end, gram);
+}
+
+double als_loss_avx2(const AlsHalf& h, size_t begin, size_t end) { return als_impl::LossRows<V256>(h, begin, end); }
 
 }  // namespace fr

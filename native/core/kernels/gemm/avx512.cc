@@ -7,6 +7,7 @@
 
 #include "../../aligned.h"
 
+#include "als_impl.h"
 #include "gemm_impl.h"
 
 namespace fr {
@@ -16,6 +17,7 @@ struct V512 {
   using Reg = __m512;
   using Mask = __mmask16;
   static constexpr size_t kWidth = 16;
+  static float Sum(Reg a) { return _mm512_reduce_add_ps(a); }
   static Reg Zero() { return _mm512_setzero_ps(); }
   static Reg Set1(float v) { return _mm512_set1_ps(v); }
   static Reg Load(const float* p) { return _mm512_load_ps(p); }
@@ -160,5 +162,13 @@ __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void gemm_bf16_a
 void activate_f32_avx512(float* y, size_t n, Activation act, float alpha) {
   gemm_impl::ActivateArray<V512>(y, n, act, alpha);
 }
+
+void als_cg_avx512(const AlsHalf& h, size_t begin, size_t end) { als_impl::CgRows<V512>(h, begin, end); }
+
+void als_gram_avx512(const float* x, size_t ld, size_t factors, size_t begin, size_t end, float* gram) {
+  als_impl::GramRows<V512>(x, ld, factors, begin, end, gram);
+}
+
+double als_loss_avx512(const AlsHalf& h, size_t begin, size_t end) { return als_impl::LossRows<V512>(h, begin, end); }
 
 }  // namespace fr

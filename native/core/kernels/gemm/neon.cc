@@ -4,6 +4,7 @@
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
+#include "als_impl.h"
 #include "gemm_impl.h"
 
 namespace fr {
@@ -13,6 +14,7 @@ struct VNeon {
   using Reg = float32x4_t;
   using Mask = uint32x4_t;
   static constexpr size_t kWidth = 4;
+  static float Sum(Reg a) { return vaddvq_f32(a); }
   static Reg Zero() { return vdupq_n_f32(0.0f); }
   static Reg Set1(float v) { return vdupq_n_f32(v); }
   static Reg Load(const float* p) { return vld1q_f32(p); }
@@ -49,6 +51,14 @@ void gemm_f32_neon(const float* x, size_t ldx, size_t m, size_t k, const float* 
 void activate_f32_neon(float* y, size_t n, Activation act, float alpha) {
   gemm_impl::ActivateArray<VNeon>(y, n, act, alpha);
 }
+
+void als_cg_neon(const AlsHalf& h, size_t begin, size_t end) { als_impl::CgRows<VNeon>(h, begin, end); }
+
+void als_gram_neon(const float* x, size_t ld, size_t factors, size_t begin, size_t end, float* gram) {
+  als_impl::GramRows<VNeon>(x, ld, factors, begin, end, gram);
+}
+
+double als_loss_neon(const AlsHalf& h, size_t begin, size_t end) { return als_impl::LossRows<VNeon>(h, begin, end); }
 
 }  // namespace fr
 #endif

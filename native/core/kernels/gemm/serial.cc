@@ -2,6 +2,7 @@
 // against. Transcendentals come from <cmath> rather than the polynomials.
 #include <cmath>
 
+#include "als_impl.h"
 #include "gemm_impl.h"
 
 namespace fr {
@@ -11,6 +12,7 @@ struct VScalar {
   using Reg = float;
   using Mask = bool;
   static constexpr size_t kWidth = 1;
+  static float Sum(Reg a) { return a; }
   static Reg Zero() { return 0.0f; }
   static Reg Set1(float v) { return v; }
   static Reg Load(const float* p) { return *p; }
@@ -44,5 +46,13 @@ void gemm_f32_serial(const float* x, size_t ldx, size_t m, size_t k, const float
 void activate_f32_serial(float* y, size_t n, Activation act, float alpha) {
   gemm_impl::ActivateArray<VScalar>(y, n, act, alpha);
 }
+
+void als_cg_serial(const AlsHalf& h, size_t begin, size_t end) { als_impl::CgRows<VScalar>(h, begin, end); }
+
+void als_gram_serial(const float* x, size_t ld, size_t factors, size_t begin, size_t end, float* gram) {
+  als_impl::GramRows<VScalar>(x, ld, factors, begin, end, gram);
+}
+
+double als_loss_serial(const AlsHalf& h, size_t begin, size_t end) { return als_impl::LossRows<VScalar>(h, begin, end); }
 
 }  // namespace fr
