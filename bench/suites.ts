@@ -7,4 +7,5 @@ export const suites: Record<string, () => Promise<Suite>> = {
   ingest: async () => (await import('./ingest.js')).benchIngest,
   rank: async () => (await import('./rank.js')).benchRank,
   eval: async () => (await import('./eval.js')).benchEval,
+  learn: async () => (await import('./learn.js')).benchLearn,
 };

@@ -86,7 +86,7 @@ describe('fitAls: one exact alternation (numpy reference)', () => {
     }
   });
 
-  it('foldIn solves the user step in closed form against fixed item factors', () => {
+  it('foldIn solves the user step in closed form against fixed item factors', async () => {
     const model: AlsModel = {
       users: [],
       items: names(exact.items),
@@ -107,6 +107,8 @@ describe('fitAls: one exact alternation (numpy reference)', () => {
     expect(() => foldIn(model, ['nope'])).toThrow(expect.objectContaining({ code: 'ERR_FUSIONRANK_NOT_FOUND', message: expect.stringContaining("unknown: 'skip'") }));
     expect(maxRelative(foldIn(model, [...history, { item: 'nope' }], { unknown: 'skip' }), exact.foldIn.expected)).toBeLessThan(1e-5);
     expect(Array.from(foldIn(model, []))).toEqual([0, 0, 0, 0]);
+    for (const isa of native.capabilities().available)
+      expect(maxRelative(await withIsa(native, isa, () => foldIn(model, history)), exact.foldIn.expected), isa).toBeLessThan(1e-5);
   });
 });
 

@@ -207,7 +207,7 @@ Napi::Value AlsFoldInBinding(const Napi::CallbackInfo& info) {
           "Expected itemFactors of nItems · factors, gram of factors², and one weight per item");
   auto out = Napi::Float32Array::New(env, factors);
   Guard(env, [&] {
-    AlsFoldIn(item_factors.Data(), n_items, factors, gram.Data(), regularization, alpha, items.Data(),
+    AlsFoldIn(*Data(env).kernels, item_factors.Data(), n_items, factors, gram.Data(), regularization, alpha, items.Data(),
               weights.IsEmpty() ? nullptr : weights.Data(), items.ElementLength(), out.Data());
   });
   return out;

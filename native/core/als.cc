@@ -123,29 +123,35 @@ std::vector<double> GramPadded(const KernelTable& k, const float* x, size_t n, s
   return out;
 }
 
-// Cholesky solve of the symmetric positive definite a (n × n, destroyed) x = b (in place).
+// Solves a x = b for a symmetric positive definite a (n × n, upper triangle
+// read, destroyed; b overwritten by x): a = UᵀU by right-looking Cholesky on
+// the upper triangle, so every inner loop runs along a contiguous row.
 bool CholeskySolve(std::vector<double>& a, std::vector<double>& b, size_t n) {
   for (size_t j = 0; j < n; ++j) {
-    double d = a[j * n + j];
-    for (size_t k = 0; k < j; ++k) d -= a[j * n + k] * a[j * n + k];
-    if (!(d > 0)) return false;
-    d = std::sqrt(d);
-    a[j * n + j] = d;
+    double* uj = a.data() + j * n;
+    if (!(uj[j] > 0)) return false;
+    const double d = std::sqrt(uj[j]);
+    uj[j] = d;
+    const double inv = 1.0 / d;
+    for (size_t i = j + 1; i < n; ++i) uj[i] *= inv;
     for (size_t i = j + 1; i < n; ++i) {
-      double s = a[i * n + j];
-      for (size_t k = 0; k < j; ++k) s -= a[i * n + k] * a[j * n + k];
-      a[i * n + j] = s / d;
+      const double u = uj[i];
+      double* ui = a.data() + i * n;
+      for (size_t k = i; k < n; ++k) ui[k] -= u * uj[k];
     }
   }
+  // Uᵀ z = b, then U x = z.
   for (size_t i = 0; i < n; ++i) {
-    double s = b[i];
-    for (size_t k = 0; k < i; ++k) s -= a[i * n + k] * b[k];
-    b[i] = s / a[i * n + i];
+    const double* ui = a.data() + i * n;
+    const double z = b[i] / ui[i];
+    b[i] = z;
+    for (size_t k = i + 1; k < n; ++k) b[k] -= ui[k] * z;
   }
   for (size_t i = n; i-- > 0;) {
+    const double* ui = a.data() + i * n;
     double s = b[i];
-    for (size_t k = i + 1; k < n; ++k) s -= a[k * n + i] * b[k];
-    b[i] = s / a[i * n + i];
+    for (size_t k = i + 1; k < n; ++k) s -= ui[k] * b[k];
+    b[i] = s / ui[i];
   }
   return true;
 }
@@ -258,8 +264,8 @@ AlsResult FitAls(const KernelTable& k, const AlsInput& in, const AlsOptions& o) 
   return result;
 }
 
-void AlsFoldIn(const float* item_factors, size_t n_items, size_t f, const double* gram, double regularization,
-               double alpha, const uint32_t* items, const float* weights, size_t count, float* out) {
+void AlsFoldIn(const KernelTable& kernels, const float* item_factors, size_t n_items, size_t f, const double* gram,
+               double regularization, double alpha, const uint32_t* items, const float* weights, size_t count, float* out) {
   if (f < 1 || f > kAlsMaxLd) Invalid("Expected factors in [1, 1024] but received " + std::to_string(f));
   if (!(std::isfinite(regularization) && regularization >= 0 && std::isfinite(alpha) && alpha >= 0))
     Invalid("Expected a finite regularization and alpha >= 0");
@@ -273,23 +279,31 @@ void AlsFoldIn(const float* item_factors, size_t n_items, size_t f, const double
     history[k] = {items[k], w};
   }
   std::sort(history.begin(), history.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<double> a(gram, gram + f * f);
-  for (size_t j = 0; j < f; ++j) a[j * f + j] += regularization;
+  // Rows sqrt(α w_i) · y_i (padded), so Σ α w_i y_i y_iᵀ is their gram, on the SIMD kernel.
+  const size_t ld = RoundUp(f, 16);
   std::vector<double> b(f, 0.0);
-  for (size_t k = 0; k < history.size();) {
+  size_t distinct = 0;
+  for (size_t k = 0; k < history.size(); ++distinct)
+    for (const uint32_t item = history[k].first; k < history.size() && history[k].first == item;) ++k;
+  auto scaled = AllocateAligned<float>(std::max<size_t>(1, distinct) * ld);
+  auto outer = AllocateAligned<float>(ld * ld);
+  size_t row = 0;
+  for (size_t k = 0; k < history.size(); ++row) {
     double w = 0;
     const uint32_t item = history[k].first;
     for (; k < history.size() && history[k].first == item; ++k) w += history[k].second;
     const float* y = item_factors + size_t(item) * f;
     const double c1 = alpha * w;
-    // Lower triangle only: the Cholesky reads no more.
+    const float root = static_cast<float>(std::sqrt(c1));
     for (size_t i = 0; i < f; ++i) {
-      const double s = c1 * y[i];
       b[i] += (1.0 + c1) * y[i];
-      double* row = a.data() + i * f;
-      for (size_t j = 0; j <= i; ++j) row[j] += s * y[j];
+      scaled[row * ld + i] = root * y[i];
     }
   }
+  kernels.als_gram(scaled.get(), ld, f, 0, distinct, outer.get());
+  std::vector<double> a(f * f);
+  for (size_t i = 0; i < f; ++i)
+    for (size_t j = i; j < f; ++j) a[i * f + j] = gram[i * f + j] + outer[i * ld + j] + (i == j ? regularization : 0.0);
   if (!CholeskySolve(a, b, f)) Invalid("The fold-in system is not positive definite: give regularization > 0", "ERR_FUSIONRANK_INVALID_ARGUMENT");
   for (size_t i = 0; i < f; ++i) out[i] = static_cast<float>(b[i]);
 }

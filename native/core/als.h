@@ -60,7 +60,7 @@ std::vector<double> Gram(const float* rows, size_t n, size_t factors);
 // (YᵀY + λI + Σ α w_i y_i y_iᵀ) x = Σ (1 + α w_i) y_i by Cholesky in double.
 // `gram` is YᵀY (factors × factors), items[k] < n_items, weights finite ≥ 0
 // (null: 1); a repeated item adds its weights. Writes `factors` floats.
-void AlsFoldIn(const float* item_factors, size_t n_items, size_t factors, const double* gram,
+void AlsFoldIn(const KernelTable& kernels, const float* item_factors, size_t n_items, size_t factors, const double* gram,
                double regularization, double alpha, const uint32_t* items, const float* weights,
                size_t count, float* out);
 
