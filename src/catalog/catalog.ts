@@ -254,6 +254,40 @@ export class Catalog implements Iterable<StoredItem> {
   }
 
   /**
+   * Writes one named vector of existing items and leaves everything else
+   * about them as it is (unlike `upsert`, which replaces whole items): row
+   * `i` of `vectors` (`ids.length × dim`, row-major) goes to `ids[i]`. All or
+   * nothing: the batch is checked before anything is written. An HNSW graph
+   * over the vector picks up the new values on its next search.
+   *
+   * @example catalog.setVector('cf', ['p1', 'p2'], factors); // factors: Float32Array(2 * dim)
+   * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when ids is not an array or vectors not a Float32Array
+   * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR for a name not in the schema (lists the valid ones)
+   * @throws {RangeError} ERR_FUSIONRANK_NOT_FOUND when an id is not in the catalog (nothing is written)
+   * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH when vectors.length is not ids.length × dim
+   * @throws {RangeError} ERR_FUSIONRANK_NON_FINITE when a value is NaN or ±Infinity (nothing is written)
+   */
+  setVector(name: string, ids: readonly string[], vectors: Float32Array): void {
+    const v = lookupVector(this.#vectors, name);
+    if (!Array.isArray(ids)) throw typeError(invalidParameter('ids', 'an array of item ids', ids));
+    if (!(vectors instanceof Float32Array)) throw typeError(invalidParameter('vectors', `a Float32Array of ids.length × ${v.dim}`, vectors));
+    if (vectors.length !== ids.length * v.dim)
+      throw rangeError(invalidParameter('vectors', `${ids.length} × ${v.dim} = ${ids.length * v.dim} floats`, vectors), 'ERR_FUSIONRANK_DIM_MISMATCH');
+    const rows = new Uint32Array(ids.length);
+    ids.forEach((id, i) => {
+      const row = this.#rows.get(id);
+      if (row === undefined) throw rangeError(`Unknown item ${describe(id)} at ids[${i}]: setVector only writes items the catalog holds (upsert adds items)`, 'ERR_FUSIONRANK_NOT_FOUND');
+      rows[i] = row;
+    });
+    for (let j = 0; j < vectors.length; j++)
+      if (!Number.isFinite(vectors[j]))
+        throw rangeError(`Vector '${name}' of item '${ids[Math.floor(j / v.dim)]}' has a non-finite element at ${j % v.dim} (${describe(vectors[j])})`, 'ERR_FUSIONRANK_NON_FINITE');
+    if (ids.length === 0) return;
+    this.#native.setVectors(v.index, rows, vectors, new Uint8Array(ids.length).fill(1));
+    this.#version++;
+  }
+
+  /**
    * Removes items by id; unknown ids are ignored. Returns how many were removed.
    * @example catalog.remove(['p1', 'p2']);
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ID when an id is not a string

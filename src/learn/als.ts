@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 
+import type { Catalog } from '../catalog/catalog.js';
 import { invalidParameter, rangeError, typeError, withCallerStack } from '../errors.js';
 import { native, type NativeBinding } from '../native.js';
 import { rng } from '../util/random.js';
@@ -352,4 +353,51 @@ export function foldIn(model: AlsModel, history: ReadonlyArray<string | { item: 
     Uint32Array.from(rows),
     Float32Array.from(weights),
   );
+}
+
+export interface WriteFactorsResult {
+  /** Catalog items whose vector was written. */
+  written: number;
+  /** Model items the catalog does not hold (left out). */
+  skipped: number;
+}
+
+/**
+ * Writes the model's item factors into a catalog vector (for a `behavior`
+ * signal or `blend`), leaving every other vector and field of the items as it
+ * is. Model items the catalog does not hold are left out and counted; catalog
+ * items the model does not know keep their current value. The vector's `dim`
+ * must equal `model.factors`. Note that the catalog stores vectors for
+ * cosine scoring, so the factors' norms (which carry popularity in ALS) do
+ * not reach the score.
+ *
+ * @example
+ * const catalog = new Catalog({ vectors: { cf: { dim: 64 } }, fields: {} });
+ * writeItemFactors(catalog, model, 'cf');
+ * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR when the catalog has no such vector
+ * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH when its dim is not model.factors (nothing is written)
+ */
+export function writeItemFactors(catalog: Catalog, model: AlsModel, vector: string): WriteFactorsResult {
+  const { itemFactors } = cacheFor(model);
+  const vectors = catalog.schema.vectors;
+  const spec = Object.hasOwn(vectors, vector) ? vectors[vector] : undefined;
+  if (spec === undefined) {
+    const valid = Object.keys(catalog.schema.vectors).map((v) => `'${v}'`).join(', ') || '(none)';
+    throw rangeError(`Unknown vector '${vector}'; valid vectors: ${valid}`, 'ERR_FUSIONRANK_UNKNOWN_VECTOR');
+  }
+  if (spec.dim !== model.factors)
+    throw rangeError(`Expected catalog vector '${vector}' of dim ${model.factors} (the model's factors) but it has dim ${spec.dim}`, 'ERR_FUSIONRANK_DIM_MISMATCH');
+  const ids: string[] = [];
+  const rows: number[] = [];
+  model.items.forEach((item, row) => {
+    if (catalog.has(item)) {
+      ids.push(item);
+      rows.push(row);
+    }
+  });
+  const f = model.factors;
+  const data = new Float32Array(ids.length * f);
+  rows.forEach((row, i) => data.set(itemFactors.subarray(row * f, (row + 1) * f), i * f));
+  catalog.setVector(vector, ids, data);
+  return { written: ids.length, skipped: model.items.length - ids.length };
 }

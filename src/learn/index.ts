@@ -3,4 +3,15 @@
  * implicit-feedback ALS and closed-form fold-in of new users.
  * @packageDocumentation
  */
-export { fitAls, foldIn, type AlsModel, type AlsOptions, type FoldInOptions, type Interaction, type InteractionArrays } from './als.js';
+export {
+  fitAls,
+  foldIn,
+  writeItemFactors,
+  type AlsModel,
+  type AlsOptions,
+  type FoldInOptions,
+  type Interaction,
+  type InteractionArrays,
+  type WriteFactorsResult,
+} from './als.js';
+export { saveAls, loadAls } from './persist.js';
