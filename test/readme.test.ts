@@ -14,6 +14,7 @@ const exec = promisify(execFile);
 const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
 const entry = pathToFileURL(fileURLToPath(new URL('../dist/src/index.js', import.meta.url))).href;
 const evalEntry = pathToFileURL(fileURLToPath(new URL('../dist/src/eval/index.js', import.meta.url))).href;
+const learnEntry = pathToFileURL(fileURLToPath(new URL('../dist/src/learn/index.js', import.meta.url))).href;
 
 function block(section: string): string {
   const start = readme.indexOf(`## ${section}\n`);
@@ -26,7 +27,7 @@ function block(section: string): string {
 async function run(code: string, prelude: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'fr-readme-'));
   const file = join(dir, 'example.mjs');
-  const body = code.replaceAll("from 'fusionrank/eval'", `from '${evalEntry}'`).replaceAll("from 'fusionrank'", `from '${entry}'`);
+  const body = code.replaceAll("from 'fusionrank/eval'", `from '${evalEntry}'`).replaceAll("from 'fusionrank/learn'", `from '${learnEntry}'`).replaceAll("from 'fusionrank'", `from '${entry}'`);
   // Imports first, then the user's data, then the example's own lines.
   const imports = body.split('\n').filter((l) => l.startsWith('import '));
   const rest = body.split('\n').filter((l) => !l.startsWith('import '));
@@ -34,7 +35,7 @@ async function run(code: string, prelude: string): Promise<string> {
   const hook = join(dir, 'dlopen-hook.mjs');
   // Any native addon the example loads is recorded (the hook runs before the example's imports).
   writeFileSync(hook, 'import process from "node:process"; globalThis.__dlopened = []; const dlopen = process.dlopen; process.dlopen = (m, f, ...r) => { globalThis.__dlopened.push(f); return dlopen(m, f, ...r); };');
-  const { stdout } = await exec(process.execPath, ['--import', pathToFileURL(hook).href, file]);
+  const { stdout } = await exec(process.execPath, ['--import', pathToFileURL(hook).href, file], { cwd: dir });
   return stdout;
 }
 
@@ -78,6 +79,21 @@ describe('README examples', () => {
     const code = block('Evaluation');
     expect(code).toContain("from 'fusionrank/eval'");
     const out = await run(code + checks, '');
+    expect(out).toContain('README-EXAMPLE-OK');
+  });
+
+  it('Learning from interactions fits, folds in, writes the catalog vector and saves', async () => {
+    const prelude = `const { Catalog } = await import('${entry}'); const catalog = new Catalog({ vectors: { cf: { dim: 8 } }, fields: {} }); catalog.upsert([{ id: 'p1' }, { id: 'p2' }, { id: 'p4' }]);`;
+    const checks = `
+      if (newUser.length !== 8 || !newUser.every(Number.isFinite)) throw new Error('foldIn ' + newUser);
+      if (model.users.join() !== 'ann,bob' || model.items.join() !== 'p1,p2,p3') throw new Error('ids');
+      if (catalog.get('p1').vectors.cf?.length !== 8 || catalog.get('p4').vectors.cf !== undefined) throw new Error('catalog vector');
+      for (let t = 1; t < model.loss.length; t++) if (!(model.loss[t] <= model.loss[t - 1] * (1 + 1e-6))) throw new Error('loss rose ' + model.loss);
+      const { loadAls } = await import('${learnEntry}');
+      const back = await loadAls('cf.safetensors');
+      if (back.itemFactors.join() !== model.itemFactors.join()) throw new Error('save/load');
+    `;
+    const out = await run(block('Learning from interactions') + checks, prelude);
     expect(out).toContain('README-EXAMPLE-OK');
   });
 });
