@@ -88,6 +88,10 @@ export type ErrorCode =
   | 'ERR_FUSIONRANK_EMPTY_INPUT'
   | 'ERR_FUSIONRANK_PARSE'
   | 'ERR_FUSIONRANK_DUPLICATE_DOC'
+  // fitted weights
+  | 'ERR_FUSIONRANK_MISSING_LABELS'
+  | 'ERR_FUSIONRANK_INVALID_SPLIT'
+  | 'ERR_FUSIONRANK_UNSUPPORTED_RANKER'
   | (string & {});
 
 /** A fusionrank error that is neither a TypeError nor a RangeError. */

@@ -17,5 +17,6 @@ registerDemo(program);
 registerBench(program);
 registerIngest(program);
 (await import('./eval.js')).registerEval(program);
+(await import('./fit-weights.js')).registerFitWeights(program);
 
 await program.parseAsync(process.argv);

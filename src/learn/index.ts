@@ -15,3 +15,4 @@ export {
   type WriteFactorsResult,
 } from './als.js';
 export { saveAls, loadAls } from './persist.js';
+export { fitWeights, type FitTarget, type FitSplit, type FitWeightsOptions, type FitWeightsResult, type FitStep } from './weights.js';
