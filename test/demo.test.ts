@@ -2,6 +2,7 @@ import { describe, expect, test, vi } from 'vitest';
 
 import { runDemo } from '../src/cli/demo.js';
 import { runEvalDemo } from '../src/cli/demo-eval.js';
+import { runLearnDemo } from '../src/cli/demo-learn.js';
 
 describe('fusionrank demo', () => {
   test('prints a ranked feed with explanations', async () => {
@@ -54,4 +55,28 @@ describe('fusionrank demo eval', () => {
       expect(c.naive.estimate).toBeLessThan(logged.naive.estimate);
     }
   }, 60_000);
+});
+
+describe('fusionrank demo learn', () => {
+  test('ALS, fold-in, and fitted fusion weights that beat the defaults on held-out interactions', async () => {
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void lines.push(args.join(' ')));
+    let report: Awaited<ReturnType<typeof runLearnDemo>>;
+    try {
+      report = await runLearnDemo({ items: 3000, users: 1200, seed: 7 });
+    } finally {
+      spy.mockRestore();
+    }
+    const text = lines.join('\n');
+    for (const heading of ['fitAls:', 'foldIn:', 'Late-fusion weights fitted', 'Held-out users', 'Fitted vs default weights']) expect(text).toContain(heading);
+    for (let t = 1; t < report.als.loss.length; t++) expect(report.als.loss[t]).toBeLessThan(report.als.loss[t - 1]);
+    // The fitted weights beat the defaults on the latest users' held-out interactions, by a CI that excludes 0.
+    expect(report.test.ci95[0]).toBeGreaterThan(0);
+    expect(report.test.p).toBeLessThan(0.05);
+    const fitted = report.means['hybrid, fitted weights'];
+    for (const single of ['popularity', 'content only', 'ALS only']) expect(fitted).toBeGreaterThan(report.means[single]);
+    expect(Object.values(report.fitted).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+    // The diagnostic the demo prints: the default lets factor-less items crowd the top.
+    expect(report.noFactorShare['hybrid, default weights']).toBeGreaterThan(report.noFactorShare['hybrid, fitted weights']);
+  }, 120_000);
 });

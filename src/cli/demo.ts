@@ -70,20 +70,23 @@ export async function runDemo(options: { items: number; seed: number; k: number 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('feed (default): a ranked feed with explanations; eval: the evaluation protocol on planted data')
-    .argument('[scenario]', "'feed' or 'eval'", 'feed')
-    .option('--items <n>', 'catalog size (default 20000 for feed, 4000 for eval)', positiveInt)
-    .option('--users <n>', 'users (eval)', positiveInt, 400)
+    .description('feed (default): a ranked feed with explanations; eval: the evaluation protocol on planted data; learn: ALS, fold-in and fitted fusion weights on planted data')
+    .argument('[scenario]', "'feed', 'eval' or 'learn'", 'feed')
+    .option('--items <n>', 'catalog size (default 20000 for feed, 4000 for eval, 3000 for learn)', positiveInt)
+    .option('--users <n>', 'users (eval: 400, learn: 1200)', positiveInt)
     .option('--seed <n>', 'generator seed', positiveInt, 7)
     .option('-k <n>', 'items to show (feed)', positiveInt, 15)
-    .action(async (scenario: string, opts: { items?: number; users: number; seed: number; k: number }) => {
+    .action(async (scenario: string, opts: { items?: number; users?: number; seed: number; k: number }) => {
       if (scenario === 'eval') {
         const { runEvalDemo } = await import('./demo-eval.js');
-        await runEvalDemo({ items: opts.items ?? 4000, users: opts.users, seed: opts.seed });
+        await runEvalDemo({ items: opts.items ?? 4000, users: opts.users ?? 400, seed: opts.seed });
+      } else if (scenario === 'learn') {
+        const { runLearnDemo } = await import('./demo-learn.js');
+        await runLearnDemo({ items: opts.items ?? 3000, users: opts.users ?? 1200, seed: opts.seed });
       } else if (scenario === 'feed') {
         await runDemo({ items: opts.items ?? 20000, seed: opts.seed, k: opts.k });
       } else {
-        program.error(`error: unknown demo '${scenario}'; choose 'feed' or 'eval'`);
+        program.error(`error: unknown demo '${scenario}'; choose 'feed', 'eval' or 'learn'`);
       }
     });
 }
