@@ -16,12 +16,13 @@ const entry = pathToFileURL(fileURLToPath(new URL('../dist/src/index.js', import
 const evalEntry = pathToFileURL(fileURLToPath(new URL('../dist/src/eval/index.js', import.meta.url))).href;
 const learnEntry = pathToFileURL(fileURLToPath(new URL('../dist/src/learn/index.js', import.meta.url))).href;
 
-function block(section: string): string {
+function block(section: string, index = 0): string {
   const start = readme.indexOf(`## ${section}\n`);
   expect(start, `README has a "## ${section}" section`).toBeGreaterThanOrEqual(0);
-  const match = /```js\n([\s\S]*?)```/.exec(readme.slice(start));
-  expect(match, `"## ${section}" has a js example`).not.toBeNull();
-  return match![1];
+  const end = readme.indexOf('\n## ', start + 3);
+  const blocks = [...readme.slice(start, end < 0 ? undefined : end).matchAll(/```js\n([\s\S]*?)```/g)];
+  expect(blocks.length, `"## ${section}" has js example ${index + 1}`).toBeGreaterThan(index);
+  return blocks[index][1];
 }
 
 async function run(code: string, prelude: string): Promise<string> {
@@ -94,6 +95,34 @@ describe('README examples', () => {
       if (back.itemFactors.join() !== model.itemFactors.join()) throw new Error('save/load');
     `;
     const out = await run(block('Learning from interactions') + checks, prelude);
+    expect(out).toContain('README-EXAMPLE-OK');
+  });
+
+  it('Learning from interactions: fitWeights fits weights that sum to 1 and compares them on held-out requests', async () => {
+    // A small world: 60 items with a text vector and a likes field; qrels favour text similarity.
+    const prelude = `
+      const { Catalog, Ranker } = await import('${entry}');
+      const { fitWeights } = await import('${learnEntry}');
+      const catalog = new Catalog({ vectors: { text: { dim: 4 } }, fields: { likes: 'number' } });
+      const vec = (i) => Float32Array.from({ length: 4 }, (_, j) => Math.sin(i * 1.7 + j * 2.3));
+      catalog.upsert(Array.from({ length: 60 }, (_, i) => ({ id: 'p' + i, vectors: { text: vec(i) }, fields: { likes: (i * 37) % 11 } })));
+      const options = { signals: { text: { kind: 'similarity', vector: 'text', weight: 0.1 }, likes: { kind: 'field', field: 'likes', weight: 0.9 } }, k: 10 };
+      const requests = {}, qrels = {};
+      for (let q = 0; q < 30; q++) {
+        requests['q' + q] = { query: { text: vec(100 + q) }, now: Date.UTC(2026, 0, 1 + q) };
+        const truth = new Ranker(catalog, { ...options, signals: { text: { ...options.signals.text, weight: 1 } } }).rank(requests['q' + q]).items;
+        qrels['q' + q] = Object.fromEntries(truth.slice(0, 3).map((it) => [it.id, 1]));
+      }
+    `;
+    const checks = `
+      const sum = Object.values(fit.weights).reduce((a, b) => a + b, 0);
+      if (Math.abs(sum - 1) > 1e-9) throw new Error('weights sum ' + sum);
+      if (!(fit.weights.text > fit.weights.likes)) throw new Error('text should win ' + JSON.stringify(fit.weights));
+      if (fit.split.test.join() !== 'q24,q25,q26,q27,q28,q29') throw new Error('time split ' + fit.split.test);
+      if (!(fit.test.paired.delta > 0) || ranker.rank(requests.q29).items.length !== 10) throw new Error('held-out ' + JSON.stringify(fit.test.paired));
+    `;
+    const code = block('Learning from interactions', 1).replace("import { fitWeights } from 'fusionrank/learn';\n", '');
+    const out = await run(code + checks, prelude);
     expect(out).toContain('README-EXAMPLE-OK');
   });
 });
