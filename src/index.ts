@@ -51,6 +51,8 @@ export {
   type MissingPolicy,
   type RerankModel,
   type RerankOptions,
+  type TowerOptions,
+  type UserFeatures,
   type FeatureSpec,
   type RuleOptions,
   type RuleTarget,

@@ -36,8 +36,10 @@ const REFERENCE: Record<Exclude<MlpActivation, 'none'>, (x: number) => number> =
   gelu: (x) => 0.5 * x * erfc(-x / Math.SQRT2),
   geluTanh: (x) => x / (1 + Math.exp(-2 * Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
   silu: (x) => x / (1 + Math.exp(-x)),
+  softplus: (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))),
+  clip: (x) => Math.min(Math.max(x, -2.5), 3.25),
 };
-const OPS: Record<keyof typeof REFERENCE, { op: string; attributes?: Record<string, number | string> }> = {
+const OPS: Record<keyof typeof REFERENCE, { op: string; attributes?: Record<string, number | string>; constants?: string[] }> = {
   relu: { op: 'Relu' },
   leakyRelu: { op: 'LeakyRelu', attributes: { alpha: 0.1 } },
   sigmoid: { op: 'Sigmoid' },
@@ -45,18 +47,20 @@ const OPS: Record<keyof typeof REFERENCE, { op: string; attributes?: Record<stri
   gelu: { op: 'Gelu' },
   geluTanh: { op: 'Gelu', attributes: { approximate: 'tanh' } },
   silu: { op: 'Sigmoid' }, // + Mul(x, ·): see model()
+  softplus: { op: 'Softplus' },
+  clip: { op: 'Clip', constants: ['lo', 'hi'] },
 };
 
 /** An identity dense layer followed by the activation: fused into the GEMM epilogue. */
 function model(activation: keyof typeof REFERENCE, standalone: boolean): FusionMlp {
   const identity = new Float32Array(WIDTH * WIDTH);
   for (let i = 0; i < WIDTH; i++) identity[i * WIDTH + i] = 1;
-  const { op, attributes } = OPS[activation];
+  const { op, attributes, constants = [] } = OPS[activation];
   // SiLU is exported by PyTorch as Mul(x, Sigmoid(x)).
   const apply = (input: string, output: string): OnnxNodeSpec[] =>
     activation === 'silu'
       ? [{ op: 'Sigmoid', inputs: [input], outputs: [`${input}_s`] }, { op: 'Mul', inputs: [`${input}_s`, input], outputs: [output] }]
-      : [{ op, inputs: [input], outputs: [output], attributes }];
+      : [{ op, inputs: [input, ...constants], outputs: [output], attributes }];
   return FusionMlp.fromOnnx(buildOnnxModel({
     inputs: [{ name: 'x', dims: ['batch', WIDTH] }],
     outputs: [{ name: 'y', dims: ['batch', WIDTH] }],
@@ -72,7 +76,12 @@ function model(activation: keyof typeof REFERENCE, standalone: boolean): FusionM
           { op: 'Gemm', inputs: ['x', 'w'], outputs: ['h'] },
           ...apply('h', 'y'),
         ],
-    initializers: [{ name: 'w', dims: [WIDTH, WIDTH], values: identity }, { name: 'one', dims: [], values: [1] }],
+    initializers: [
+      { name: 'w', dims: [WIDTH, WIDTH], values: identity },
+      { name: 'one', dims: [], values: [1] },
+      { name: 'lo', dims: [], values: [-2.5] },
+      { name: 'hi', dims: [], values: [3.25] },
+    ],
     opset: 20,
   }));
 }

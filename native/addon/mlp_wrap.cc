@@ -2,9 +2,11 @@
 // layer list; this file only re-checks it cheaply (a direct native call must
 // not crash the process), copies async inputs on the main thread and runs the
 // forward pass.
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <system_error>
 #include <vector>
 
@@ -54,10 +56,21 @@ Activation ParseActivation(Napi::Env env, const Napi::Object& o, const std::stri
   if (name == "gelu") return Activation::kGeluErf;
   if (name == "geluTanh") return Activation::kGeluTanh;
   if (name == "silu") return Activation::kSilu;
+  if (name == "softplus") return Activation::kSoftplus;
+  if (name == "clip") return Activation::kClip;
   Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_ARGUMENT",
         "Unknown activation '" + name + "' for " + where);
 }
 
+// An activation's parameters: LeakyRelu's slope in alpha (default 0.01);
+// Clip's bounds in alpha and beta (default unbounded).
+std::pair<float, float> ActivationParams(Napi::Env env, const Napi::Object& l, Activation act,
+                                         const std::string& where) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const bool clip = act == Activation::kClip;
+  return {static_cast<float>(NumberProp(env, l, "alpha", clip ? -inf : 0.01, where)),
+          static_cast<float>(NumberProp(env, l, "beta", clip ? inf : 0, where))};
+}
 
 // Input copies of large batches are reused across calls: a fresh multi-MB
 // allocation per call costs more in page faults than the copy itself. At most
@@ -142,10 +155,10 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
         auto bias = FloatProp(env, l, "bias", n, true, where);
         const bool out_major = l.Get("outMajor").ToBoolean();
         const Activation act = ParseActivation(env, l, where);
-        const float alpha = static_cast<float>(NumberProp(env, l, "alpha", 0.01, where));
+        const auto [alpha, beta] = ActivationParams(env, l, act, where);
         Guard(env, [&] {
           mlp_->AddDense(n, weight.Data(), out_major, bias.IsEmpty() ? nullptr : bias.Data(), act,
-                         alpha);
+                         alpha, beta);
         });
       } else if (kind == "layernorm") {
         auto scale = FloatProp(env, l, "scale", width, false, where);
@@ -158,10 +171,14 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
         Guard(env, [&] { mlp_->AddAffine(scale.Data(), shift.Data()); });
       } else if (kind == "activation") {
         const Activation act = ParseActivation(env, l, where);
-        const float alpha = static_cast<float>(NumberProp(env, l, "alpha", 0.01, where));
-        Guard(env, [&] { mlp_->AddActivation(act, alpha); });
+        const auto [alpha, beta] = ActivationParams(env, l, act, where);
+        Guard(env, [&] { mlp_->AddActivation(act, alpha, beta); });
       } else if (kind == "softmax") {
         Guard(env, [&] { mlp_->AddSoftmax(); });
+      } else if (kind == "l2norm") {
+        const float eps = static_cast<float>(NumberProp(env, l, "epsilon", 1e-12, where));
+        const float scale = static_cast<float>(NumberProp(env, l, "scale", 1, where));
+        Guard(env, [&] { mlp_->AddL2Normalize(eps, scale); });
       } else {
         Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_ARGUMENT",
               "Unknown layer kind '" + kind + "' for " + where);

@@ -282,7 +282,52 @@ std::shared_ptr<ItemCache> SharedItemCache(const std::shared_ptr<Catalog>& catal
 struct Pending {
   RankRequest request;
   Stage1 stage1;
+  // The user tower's input row (request.query.userFeatures, flattened), or
+  // empty: the tower turns it into the query of its vector before stage 1.
+  std::vector<float> tower_input;
 };
+
+// A user tower: an MLP whose output is the query of one catalog vector.
+struct Tower {
+  std::shared_ptr<const Mlp> model;
+  int vector = -1;
+};
+
+// Runs the tower at batch 1 and makes its output the query of the tower's
+// vector (normalised like any query). Reader lock held.
+void ApplyTower(const KernelTable& kernels, const Tower& tower, const Catalog& catalog, Pending& pending) {
+  if (pending.tower_input.empty()) return;
+  const Mlp& model = *tower.model;
+  const VectorStore& store = *catalog.vectors()[tower.vector].store;
+  // Both checked when the plan and the request were parsed; kept as guards.
+  if (model.output_size() != store.dim() || pending.tower_input.size() != model.input_size())
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH", "The user tower does not fit its vector or input");
+  std::vector<float> out(model.output_size());
+  model.Forward(kernels, pending.tower_input.data(), model.input_size(), 1, out.data());
+  const size_t bad = FirstNonFinite(out.data(), out.size());
+  if (bad < out.size())
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_NON_FINITE",
+                "The user tower's query for vector '" + catalog.vectors()[tower.vector].name +
+                    "' has a non-finite element at " + std::to_string(bad) +
+                    " (is request.query.userFeatures finite?)");
+  pending.request.queries[tower.vector] = PrepareQuery(kernels, out.data(), store.dim(), store.pdim());
+}
+
+// request.towerInput: a Float32Array of the tower's input size, or absent.
+std::vector<float> ParseTowerInput(Napi::Env env, Napi::Value value, const Tower& tower) {
+  Napi::Value v = value.As<Napi::Object>().Get("towerInput");
+  if (v.IsUndefined() || v.IsNull()) return {};
+  if (!tower.model)
+    Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "request.query.userFeatures needs a Ranker with a tower");
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    Throw(env, ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "Expected a Float32Array tower input");
+  auto f = v.As<Napi::Float32Array>();
+  if (f.ElementLength() != tower.model->input_size())
+    Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
+          "Expected a tower input of " + std::to_string(tower.model->input_size()) + " floats but received " +
+              std::to_string(f.ElementLength()));
+  return std::vector<float>(f.Data(), f.Data() + f.ElementLength());
+}
 
 // Stands in for the scores of a rerank over zero rows (null means no rerank).
 const float kNoScore = 0;
@@ -459,6 +504,17 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
       if (plan.rerank_top == 0 || model_->input_size() != plan.feature_size)
         BadPlan(env, "the rerank model's input size does not match the features");
     }
+    Napi::Value tower = plan_object.Get("tower");
+    if (!tower.IsUndefined() && !tower.IsNull()) {
+      if (!tower.IsObject()) BadPlan(env, "tower must be an object");
+      Napi::Object t = tower.As<Napi::Object>();
+      tower_.model = MlpFromJs(env, t.Get("model"));
+      tower_.vector = Int(t, "vector", -1);
+      if (tower_.vector < 0 || static_cast<size_t>(tower_.vector) >= catalog->vectors().size())
+        BadPlan(env, "tower.vector is not a vector of the catalog");
+      if (tower_.model->output_size() != catalog->vectors()[tower_.vector].store->dim())
+        BadPlan(env, "the tower's output size does not match its vector's dim");
+    }
     const bool item_cache = plan_object.Get("itemCache").ToBoolean().Value();
     if (item_cache && !model_) BadPlan(env, "itemCache needs a native rerank model");
     Guard(env, [&] {
@@ -533,6 +589,8 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
     auto pending = std::make_unique<Pending>();
     pending->request = ParseRequest(env, info[0], *ranker_);
+    pending->tower_input = ParseTowerInput(env, info[0], tower_);
+    Guard(env, [&] { ApplyTower(kernels, tower_, *ranker_->catalog(), *pending); });
     pending->stage1 = Guard(env, [&] { return ranker_->RunStage1(kernels, pending->request); });
     const RankPlan& plan = ranker_->plan();
     if (plan.rerank_top > 0 && !model_) return PendingToJs(env, std::move(pending), plan.feature_size);
@@ -567,12 +625,13 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
 
   class RankWorker : public Napi::AsyncWorker {
    public:
-    RankWorker(Napi::Env env, std::shared_ptr<Ranker> ranker, std::shared_ptr<const Mlp> model,
+    RankWorker(Napi::Env env, std::shared_ptr<Ranker> ranker, std::shared_ptr<const Mlp> model, Tower tower,
                const KernelTable& kernels, std::unique_ptr<Pending> pending)
         : Napi::AsyncWorker(env, "fusionrank.rankAsync"),
           deferred_(Napi::Promise::Deferred::New(env)),
           ranker_(std::move(ranker)),
           model_(std::move(model)),
+          tower_(std::move(tower)),
           kernels_(kernels),
           pending_(std::move(pending)) {}
     Napi::Promise Promise() { return deferred_.Promise(); }
@@ -581,6 +640,7 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
       MarkPoolThreadBatch();
       try {
         std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
+        ApplyTower(kernels_, tower_, *ranker_->catalog(), *pending_);
         pending_->stage1 = ranker_->RunStage1(kernels_, pending_->request);
         if (model_) rerank_ = RunModel(kernels_, *model_, *ranker_, pending_->stage1, &rerank_us_);
         if (ranker_->plan().rerank_top == 0 || model_)
@@ -612,6 +672,7 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     Napi::Promise::Deferred deferred_;
     std::shared_ptr<Ranker> ranker_;
     std::shared_ptr<const Mlp> model_;
+    Tower tower_;
     const KernelTable& kernels_;
     std::unique_ptr<Pending> pending_;
     std::vector<float> rerank_;
@@ -627,8 +688,9 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
     {
       std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
       pending->request = ParseRequest(env, info[0], *ranker_);
+      pending->tower_input = ParseTowerInput(env, info[0], tower_);
     }
-    auto* worker = new RankWorker(env, ranker_, model_, *Data(env).kernels, std::move(pending));
+    auto* worker = new RankWorker(env, ranker_, model_, tower_, *Data(env).kernels, std::move(pending));
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
@@ -636,6 +698,7 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
 
   std::shared_ptr<Ranker> ranker_;
   std::shared_ptr<const Mlp> model_;  // a native rerank model, run inside the request
+  Tower tower_;                        // a user tower, run inside the request
 };
 
 }  // namespace

@@ -9,7 +9,8 @@ namespace fr {
   KernelTable {                                                                           \
     isa, score_f32_##suffix, score_f16_##suffix, score_i8_##suffix, decode_f16_##suffix,  \
         score_u4_##suffix, probe_read_##suffix, probe_fma_##suffix, gemm_f32_##suffix,    \
-        activate_f32_##suffix, kProbeFmaFlops_##suffix, nullptr, als_cg_##suffix,         \
+        activate_f32_##suffix, normalize_f32_##suffix, kProbeFmaFlops_##suffix, nullptr,  \
+        als_cg_##suffix,                                                                  \
         als_gram_##suffix, als_loss_##suffix                                              \
   }
 

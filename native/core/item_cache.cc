@@ -160,7 +160,7 @@ void ItemCache::Forward(const KernelTable& kernels, const Catalog& catalog, cons
       for (size_t c = 0; c < width_; ++c) zi[c] += p[c];
     }
   }
-  for (size_t i = 0; i < n; ++i) kernels.activate_f32(z + i * width_, width_, split_.activation, split_.alpha);
+  for (size_t i = 0; i < n; ++i) kernels.activate_f32(z + i * width_, width_, split_.activation, split_.alpha, split_.beta);
   split_.tail->Forward(kernels, z, width_, n, out);
 }
 

@@ -46,7 +46,7 @@ Mlp::Mlp(size_t input_size) : input_size_(input_size), width_(input_size), scrat
 }
 
 void Mlp::AddDense(size_t out, const float* weight, bool out_major, const float* bias,
-                   Activation act, float alpha) {
+                   Activation act, float alpha, float beta) {
   RequireWidth(out, "A dense layer's output size");
   const size_t in = width_;
   if (in * out > (size_t{1} << 31))
@@ -74,6 +74,7 @@ void Mlp::AddDense(size_t out, const float* weight, bool out_major, const float*
   if (bias) std::copy(bias, bias + out, layer.shift.get());
   layer.activation = act;
   layer.alpha = alpha;
+  layer.beta = beta;
   layers_.push_back(std::move(layer));
   width_ = out;
   scratch_width_ = std::max(scratch_width_, RoundUp(out, kGemmPanel));
@@ -107,12 +108,16 @@ void Mlp::AddAffine(const float* scale, const float* shift) {
   scratch_width_ = std::max(scratch_width_, RoundUp(width_, kGemmPanel));
 }
 
-void Mlp::AddActivation(Activation act, float alpha) {
+void Mlp::AddActivation(Activation act, float alpha, float beta) {
   if (act == Activation::kNone) return;
+  // (A lower bound above the upper one clips everything to the upper, as in ONNX.)
+  if (act == Activation::kClip && (std::isnan(alpha) || std::isnan(beta)))
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_MLP_SHAPE", "A clip's bounds must not be NaN");
   if (!layers_.empty() && layers_.back().activation == Activation::kNone &&
       layers_.back().kind == Kind::kDense) {
     layers_.back().activation = act;
     layers_.back().alpha = alpha;
+    layers_.back().beta = beta;
     return;
   }
   Layer layer;
@@ -120,6 +125,7 @@ void Mlp::AddActivation(Activation act, float alpha) {
   layer.in = layer.out = width_;
   layer.activation = act;
   layer.alpha = alpha;
+  layer.beta = beta;
   layers_.push_back(std::move(layer));
   scratch_width_ = std::max(scratch_width_, RoundUp(width_, kGemmPanel));
 }
@@ -128,6 +134,19 @@ void Mlp::AddSoftmax() {
   Layer layer;
   layer.kind = Kind::kSoftmax;
   layer.in = layer.out = width_;
+  layers_.push_back(std::move(layer));
+  scratch_width_ = std::max(scratch_width_, RoundUp(width_, kGemmPanel));
+}
+
+void Mlp::AddL2Normalize(float epsilon, float scale) {
+  if (!(epsilon >= 0.0f) || !std::isfinite(epsilon) || !std::isfinite(scale))
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_MLP_SHAPE",
+                "An L2 normalisation needs a finite, non-negative epsilon and a finite scale");
+  Layer layer;
+  layer.kind = Kind::kL2Normalize;
+  layer.in = layer.out = width_;
+  layer.epsilon = epsilon;
+  layer.alpha = scale;
   layers_.push_back(std::move(layer));
   scratch_width_ = std::max(scratch_width_, RoundUp(width_, kGemmPanel));
 }
@@ -186,6 +205,7 @@ MlpSplit Mlp::SplitFirstLayer(const std::vector<uint8_t>& item_input) const {
   split.bias.assign(first.shift.get(), first.shift.get() + width);
   split.activation = first.activation;
   split.alpha = first.alpha;
+  split.beta = first.beta;
   split.item = std::make_unique<Mlp>(items);
   split.item->AddDense(width, item_w.data(), false, nullptr, Activation::kNone, 0);
   if (rest > 0) {
@@ -198,13 +218,14 @@ MlpSplit Mlp::SplitFirstLayer(const std::vector<uint8_t>& item_input) const {
     switch (l.kind) {
       case Kind::kDense: {
         const std::vector<float> lw = DenseWeights(l);
-        split.tail->AddDense(l.out, lw.data(), false, l.shift.get(), l.activation, l.alpha);
+        split.tail->AddDense(l.out, lw.data(), false, l.shift.get(), l.activation, l.alpha, l.beta);
         break;
       }
       case Kind::kLayerNorm: split.tail->AddLayerNorm(l.scale.get(), l.shift.get(), l.epsilon); break;
       case Kind::kAffine: split.tail->AddAffine(l.scale.get(), l.shift.get()); break;
-      case Kind::kActivation: split.tail->AddActivation(l.activation, l.alpha); break;
+      case Kind::kActivation: split.tail->AddActivation(l.activation, l.alpha, l.beta); break;
       case Kind::kSoftmax: split.tail->AddSoftmax(); break;
+      case Kind::kL2Normalize: split.tail->AddL2Normalize(l.epsilon, l.alpha); break;
     }
   }
   for (Mlp* m : {split.item.get(), split.rest.get(), split.tail.get()})
@@ -226,7 +247,7 @@ void Mlp::ForwardBlock(const KernelTable& kernels, const float* x, size_t ldx, s
       case Kind::kDense:
         if (bf16_ && kernels.gemm_bf16 && l.packed_bf16) {
           kernels.gemm_bf16(cur, ldc, rows, l.in, l.packed_bf16.get(), l.panels, l.shift.get(),
-                            l.activation, l.alpha, dst, ld);
+                            l.activation, l.alpha, l.beta, dst, ld);
         } else if (rows <= kFewRows && reverse) {
           // Few rows stream the weights once per call; walking them in the
           // opposite order from the previous call starts with what that call
@@ -236,12 +257,12 @@ void Mlp::ForwardBlock(const KernelTable& kernels, const float* x, size_t ldx, s
             const size_t begin = end > step ? end - step : 0;
             kernels.gemm_f32(cur, ldc, rows, l.in, l.packed.get() + begin * panel_floats,
                              end - begin, l.shift.get() + begin * kGemmPanel, l.activation,
-                             l.alpha, dst + begin * kGemmPanel, ld);
+                             l.alpha, l.beta, dst + begin * kGemmPanel, ld);
             end = begin;
           }
         } else {
           kernels.gemm_f32(cur, ldc, rows, l.in, l.packed.get(), l.panels, l.shift.get(),
-                           l.activation, l.alpha, dst, ld);
+                           l.activation, l.alpha, l.beta, dst, ld);
         }
         break;
       case Kind::kLayerNorm:
@@ -284,8 +305,12 @@ void Mlp::ForwardBlock(const KernelTable& kernels, const float* x, size_t ldx, s
       case Kind::kActivation:
         for (size_t r = 0; r < rows; ++r) {
           std::memcpy(dst + r * ld, cur + r * ldc, width * sizeof(float));
-          kernels.activate_f32(dst + r * ld, width, l.activation, l.alpha);
+          kernels.activate_f32(dst + r * ld, width, l.activation, l.alpha, l.beta);
         }
+        break;
+      case Kind::kL2Normalize:
+        for (size_t r = 0; r < rows; ++r)
+          kernels.normalize_f32(cur + r * ldc, width, l.epsilon, l.alpha, dst + r * ld);
         break;
     }
     cur = dst;

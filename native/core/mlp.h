@@ -1,7 +1,8 @@
 // A fusion MLP as a list of layers over row-major batches: dense layers
 // (weights packed into GEMM panels at load, bias and activation fused into the
 // GEMM epilogue), layer normalisation, per-feature affine maps (batch norms
-// that could not be folded), stand-alone activations and a row softmax.
+// that could not be folded), stand-alone activations, a row softmax and an
+// L2 row normalisation (a two-tower model's F.normalize, with a temperature).
 #pragma once
 #include <cstddef>
 #include <atomic>
@@ -25,6 +26,7 @@ struct MlpSplit {
   std::vector<float> bias;    // layer 0's bias (what `rest` adds)
   Activation activation = Activation::kNone;
   float alpha = 0.0f;
+  float beta = 0.0f;
   std::unique_ptr<Mlp> tail;  // the layers after the first (none: the identity)
 };
 
@@ -38,17 +40,20 @@ class Mlp {
 
   // Appends y = act(x W + b). `weight` holds in x out floats, laid out
   // [in][out] (ONNX MatMul, Gemm transB=0) or, with out_major, [out][in]
-  // (PyTorch Linear, Gemm transB=1). `bias` may be null (zero).
+  // (PyTorch Linear, Gemm transB=1). `bias` may be null (zero). `alpha` and
+  // `beta` are the activation's parameters (see Activation).
   void AddDense(size_t out, const float* weight, bool out_major, const float* bias,
-                Activation act, float alpha);
+                Activation act, float alpha, float beta = 0.0f);
   // Appends y = (x - mean) / sqrt(var + epsilon) * gamma + beta over each row.
   void AddLayerNorm(const float* gamma, const float* beta, float epsilon);
   // Appends y = x * scale + shift, per feature.
   void AddAffine(const float* scale, const float* shift);
   // Appends y = act(x); fused into the previous dense layer when possible.
-  void AddActivation(Activation act, float alpha);
+  void AddActivation(Activation act, float alpha, float beta = 0.0f);
   // Appends y = exp(x - max) / sum(exp(x - max)) over each row.
   void AddSoftmax();
+  // Appends y = x * scale / max(||x||_2, epsilon) over each row.
+  void AddL2Normalize(float epsilon, float scale);
 
   // Runs the dense layers in bfloat16 (inputs and weights rounded to bf16,
   // sums in f32) on kernel tables that have a bf16 GEMM (the avx512 tiers on
@@ -76,7 +81,7 @@ class Mlp {
                        unsigned threads) const;
 
  private:
-  enum class Kind { kDense, kLayerNorm, kAffine, kActivation, kSoftmax };
+  enum class Kind { kDense, kLayerNorm, kAffine, kActivation, kSoftmax, kL2Normalize };
   struct Layer {
     Kind kind;
     size_t in = 0, out = 0, panels = 0;
@@ -86,7 +91,8 @@ class Mlp {
     AlignedPtr<float> scale;   // affine: scale; layer norm: gamma
     Activation activation = Activation::kNone;
     float alpha = 0.0f;
-    float epsilon = 0.0f;
+    float beta = 0.0f;
+    float epsilon = 0.0f;  // layer norm; L2 normalisation (whose scale is `alpha`)
   };
 
   // Layer l's weights as [in][out] floats.

@@ -1,7 +1,7 @@
 // Every kernel tier of this build against the serial one, without Node:
 // cosine scores (f32, f16, i8; gathered rows and contiguous ranges, odd
 // widths and row tails), f16 decoding, 4-bit code dots, the read probe, and
-// the MLP's GEMM with each activation. Exits non-zero on the first mismatch.
+// the MLP's GEMM with each activation, the L2 row normalisation. Exits non-zero on the first mismatch.
 //
 // It runs where the addon's tests cannot: scripts/check-isas.sh builds it for
 // this machine, or cross-compiles it for aarch64 and runs the NEON kernels
@@ -105,15 +105,19 @@ void CheckCodes(const KernelTable& t, const KernelTable& s, std::mt19937& random
 void CheckMlp(const KernelTable& t, const KernelTable& s, std::mt19937& random) {
   const char* isa = IsaName(t.isa);
   const Activation acts[] = {Activation::kNone, Activation::kRelu, Activation::kLeakyRelu, Activation::kSigmoid,
-                             Activation::kTanh, Activation::kGeluErf, Activation::kGeluTanh, Activation::kSilu};
+                             Activation::kTanh, Activation::kGeluErf, Activation::kGeluTanh, Activation::kSilu,
+                             Activation::kSoftplus, Activation::kClip};
   for (Activation act : acts) {
     const size_t sizes[] = {37, 19, 33, 5};
     Mlp mlp(sizes[0]);
+    const float alpha = act == Activation::kClip ? -0.5f : 0.1f;
     for (size_t l = 1; l < 4; ++l) {
       const std::vector<float> w = RandomFloats(random, sizes[l - 1] * sizes[l]);
       const std::vector<float> b = RandomFloats(random, sizes[l]);
-      mlp.AddDense(sizes[l], w.data(), l == 2, b.data(), act, 0.1f);
+      mlp.AddDense(sizes[l], w.data(), l == 2, b.data(), act, alpha, 0.7f);
     }
+    // A normalised, scaled tail on half of them (a two-tower model's output).
+    if (static_cast<int>(act) % 2 == 0) mlp.AddL2Normalize(1e-12f, 2.5f);
     for (size_t batch : {1, 5, 6, 7, 49}) {
       const std::vector<float> x = RandomFloats(random, batch * sizes[0]);
       std::vector<float> got(batch * sizes[3]), want(batch * sizes[3]);
@@ -123,6 +127,30 @@ void CheckMlp(const KernelTable& t, const KernelTable& s, std::mt19937& random) 
         Check(std::fabs(got[i] - want[i]) <= 1e-4f * (1.0f + std::fabs(want[i])), isa, "mlp", static_cast<size_t>(act), batch,
               got[i], want[i]);
     }
+  }
+}
+
+// The L2 row normalisation on its own: odd widths (tails), rows whose sum of
+// squares overflows or underflows float, zero rows and NaN.
+void CheckNormalize(const KernelTable& t, const KernelTable& s, std::mt19937& random) {
+  const char* isa = IsaName(t.isa);
+  for (size_t n : {1, 3, 8, 15, 16, 17, 33, 128, 129, 515}) {
+    for (float magnitude : {1.0f, 1e25f, 1e-25f, 0.0f}) {
+      std::vector<float> x = RandomFloats(random, n);
+      for (float& v : x) v *= magnitude;
+      std::vector<float> got(n), want(n);
+      t.normalize_f32(x.data(), n, 1e-37f, 3.0f, got.data());
+      s.normalize_f32(x.data(), n, 1e-37f, 3.0f, want.data());
+      double norm = 0;
+      for (float v : want) norm += static_cast<double>(v) * v;
+      Check(magnitude == 0.0f || std::fabs(std::sqrt(norm) - 3.0) < 1e-5, isa, "normalize norm", n, 0, std::sqrt(norm), 3.0);
+      for (size_t i = 0; i < n; ++i)
+        Check(std::fabs(got[i] - want[i]) <= 1e-6f * (1.0f + std::fabs(want[i])), isa, "normalize", n, i, got[i], want[i]);
+    }
+    std::vector<float> x = RandomFloats(random, n), got(n);
+    x[n / 2] = NAN;
+    t.normalize_f32(x.data(), n, 1e-12f, 1.0f, got.data());
+    for (size_t i = 0; i < n; ++i) Check(std::isnan(got[i]), isa, "normalize NaN", n, i, got[i], NAN);
   }
 }
 
@@ -140,6 +168,7 @@ int main() {
     CheckScores(table, serial, random);
     CheckCodes(table, serial, random);
     CheckMlp(table, serial, random);
+    CheckNormalize(table, serial, random);
     std::printf("%-11s %s\n", fr::IsaName(isa), failures == before ? "matches serial" : "MISMATCHES serial");
     ++checked;
   }

@@ -74,6 +74,8 @@ export interface NativePending {
 
 export interface NativeRankRequest {
   queries: Array<Float32Array | null>;
+  /** The user tower's input row, from request.query.userFeatures. */
+  towerInput?: Float32Array;
   now: number;
   exclude?: Uint32Array;
   filter?: NativeFilter;

@@ -115,6 +115,21 @@ function toBytes(source: unknown, name: string, what: string): Uint8Array {
 
 /** The native model behind each FusionMlp, for consumers inside the package. */
 const nativeModels = new WeakMap<object, object>();
+/** Each FusionMlp's one-row input assembly (see towerInputOf). */
+const singleRows = new WeakMap<object, (input: unknown, where: string) => Float32Array>();
+
+/**
+ * One flat input row of a FusionMlp (inputSize floats, inputs side by side,
+ * missing-modality fills applied) from a row of named inputs or a flat row,
+ * validated as `predict` validates (messages name `where`); undefined for
+ * any other model. A Ranker's user tower reads the request's userFeatures
+ * through it.
+ * @internal
+ */
+export function towerInputOf(model: unknown, input: unknown, where: string): Float32Array | undefined {
+  const build = typeof model === 'object' && model !== null ? singleRows.get(model) : undefined;
+  return build?.(input, where);
+}
 
 /**
  * The native model behind a FusionMlp (a Ranker then runs it inside its own
@@ -210,6 +225,7 @@ export class FusionMlp {
     this.#native = new binding.NativeFusionMlp(model.inputSize, model.layers);
     if (precision === 'bf16') this.#native.useBf16(true);
     nativeModels.set(this, this.#native);
+    singleRows.set(this, (input, where) => this.#singleRow(input, where));
     this.#fills = fills;
     this.inputs = Object.freeze(inputs.map((x) => Object.freeze(x)));
     this.inputSize = this.#native.inputSize();
@@ -231,13 +247,25 @@ export class FusionMlp {
    * first (batch) dimension of an input may be dynamic; a static batch
    * dimension is treated as dynamic too.
    *
+   * Two-tower tails, as `torch.onnx.export` writes them: F.normalize
+   * (ReduceL2(keepdims) → Clip(min=eps) → [Shape/Expand] → Div, or Max for
+   * the Clip; x / max(‖x‖₂, eps) per row) and LpNormalization (p=2),
+   * Softplus (any beta: Mul → Softplus → Div), Clip with constant bounds
+   * (Hardtanh, ReLU6, clamp; either bound optional, attributes before opset
+   * 11), and a learned temperature: Exp / Clip / scalar arithmetic of
+   * initializers are folded at load (`x * logit_scale.exp()`), and a scalar
+   * Mul or Div after the normalisation becomes its scale. Softplus and Clip
+   * after a Gemm / MatMul run in its epilogue. Unlike an f32 runtime, rows
+   * whose sum of squares overflows float still normalise (redone in double).
+   *
    * @example
    * const mlp = FusionMlp.fromOnnx('rerank.onnx');
    * const mlp2 = FusionMlp.fromOnnx(await readFile('rerank.onnx'), { missing: { image: 'embedding' } });
+   * const userTower = FusionMlp.fromOnnx('user-tower.onnx'); // layers: dense relu, dense, l2norm
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when source is not a path, Uint8Array or ArrayBuffer
    * @throws {FusionrankError} ERR_FUSIONRANK_FILE_READ when the file cannot be read
    * @throws {FusionrankError} ERR_FUSIONRANK_ONNX_PARSE when the bytes are not an ONNX model (truncated, another format)
-   * @throws {FusionrankError} ERR_FUSIONRANK_ONNX_UNSUPPORTED_OP naming the op and node, when the graph is not an MLP: run it with `OnnxModel.load(path)` instead
+   * @throws {FusionrankError} ERR_FUSIONRANK_ONNX_UNSUPPORTED_OP naming the op and node, when the graph is not an MLP (a ReduceL2 outside the F.normalize pattern says so): run it with `OnnxModel.load(path)` instead
    * @throws {FusionrankError} ERR_FUSIONRANK_ONNX_UNSUPPORTED / _UNSUPPORTED_SHAPE / _UNSUPPORTED_TYPE for supported ops used in unsupported ways (branches, transA=1, integer inputs...)
    * @throws {FusionrankError} ERR_FUSIONRANK_ONNX_OUTPUTS when the graph has more than one output
    * @throws {FusionrankError} ERR_FUSIONRANK_ONNX_DYNAMIC_DIM when a dimension other than batch is dynamic
@@ -254,7 +282,9 @@ export class FusionMlp {
    * Loads weights from a safetensors file with a small JSON layer spec, for
    * models exported without ONNX. Linear weights default to PyTorch's
    * `[out, in]` layout (`layout: 'in-out'` for `x @ W`). Batch norms are
-   * folded into the preceding linear layer.
+   * folded into the preceding linear layer. A `clip` activation takes
+   * `min` / `max`; `{ type: 'normalize', epsilon?, scale? }` is F.normalize
+   * (epsilon default 1e-12) times an optional temperature.
    *
    * @example
    * const mlp = FusionMlp.fromSafetensors('rerank.safetensors', {
@@ -333,7 +363,27 @@ export class FusionMlp {
     return this.#segments(input as NamedInputs, options);
   }
 
-  #segments(named: NamedInputs, options: Partial<PredictOptions>): { data: NativeSegment[]; batch: number } {
+  #singleRow(input: unknown, where: string): Float32Array {
+    if (input instanceof Float32Array) {
+      const x = requireFloat32Array(input, where);
+      if (x.length !== this.inputSize) throw rangeError(invalidParameter(where, `a Float32Array of ${this.inputSize} floats (one row of the model's inputs)`, x), 'ERR_FUSIONRANK_DIM_MISMATCH');
+      return x;
+    }
+    if (input === null || typeof input !== 'object' || Array.isArray(input) || ArrayBuffer.isView(input))
+      throw typeError(invalidParameter(where, 'a Float32Array or an object of named Float32Arrays', input));
+    const { data } = this.#segments(input as NamedInputs, { batch: 1 }, where);
+    const row = new Float32Array(this.inputSize);
+    let at = 0;
+    for (const segment of data) {
+      // A missing input with a mask policy has neither: zeros, as natively.
+      const source = segment.data ?? segment.fill;
+      if (source) row.set(source.subarray(0, segment.width), at);
+      at += segment.width;
+    }
+    return row;
+  }
+
+  #segments(named: NamedInputs, options: Partial<PredictOptions>, where = 'input'): { data: NativeSegment[]; batch: number } {
     const userInputs = this.inputs.filter((x) => !x.maskOf);
     const expected = () => userInputs.map((x) => `${x.name}[${x.size}]`).join(', ');
     for (const key of Object.keys(named))
@@ -349,11 +399,11 @@ export class FusionMlp {
     for (const x of userInputs) {
       const value = named[x.name];
       if (value === null || value === undefined) continue;
-      const a = requireFloat32Array(value, `input.${x.name}`);
+      const a = requireFloat32Array(value, `${where}.${x.name}`);
       const rows = a.length / x.size;
-      if (a.length === 0) throw rangeError(invalidParameter(`input.${x.name}`, `a non-empty batch of rows of ${x.size} floats`, a), 'ERR_FUSIONRANK_INVALID_BATCH');
+      if (a.length === 0) throw rangeError(invalidParameter(`${where}.${x.name}`, `a non-empty batch of rows of ${x.size} floats`, a), 'ERR_FUSIONRANK_INVALID_BATCH');
       if (!Number.isInteger(rows) || (batch !== undefined && rows !== batch))
-        throw rangeError(invalidParameter(`input.${x.name}`, batch === undefined ? `a Float32Array whose length is a multiple of ${x.size}` : `a Float32Array of ${batch} x ${x.size}`, a), 'ERR_FUSIONRANK_DIM_MISMATCH');
+        throw rangeError(invalidParameter(`${where}.${x.name}`, batch === undefined ? `a Float32Array whose length is a multiple of ${x.size}` : `a Float32Array of ${batch} x ${x.size}`, a), 'ERR_FUSIONRANK_DIM_MISMATCH');
       batch = rows;
       arrays.set(x.name, a);
     }

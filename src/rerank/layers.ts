@@ -5,9 +5,14 @@
  */
 import { FusionrankError } from '../errors.js';
 
-/** Element-wise functions a layer can end with. `gelu` is the exact (erf) form; `silu` is x * sigmoid(x). */
-export type Activation = 'none' | 'relu' | 'leakyRelu' | 'sigmoid' | 'tanh' | 'gelu' | 'geluTanh' | 'silu';
-export const ACTIVATIONS: readonly Activation[] = ['none', 'relu', 'leakyRelu', 'sigmoid', 'tanh', 'gelu', 'geluTanh', 'silu'];
+/**
+ * Element-wise functions a layer can end with. `gelu` is the exact (erf)
+ * form; `silu` is x * sigmoid(x); `softplus` is log(1 + exp(x)), computed
+ * without overflow; `clip` is min(max(x, alpha), beta) (ONNX Clip, PyTorch
+ * Hardtanh / ReLU6 / clamp), its bounds possibly infinite.
+ */
+export type Activation = 'none' | 'relu' | 'leakyRelu' | 'sigmoid' | 'tanh' | 'gelu' | 'geluTanh' | 'silu' | 'softplus' | 'clip';
+export const ACTIVATIONS: readonly Activation[] = ['none', 'relu', 'leakyRelu', 'sigmoid', 'tanh', 'gelu', 'geluTanh', 'silu', 'softplus', 'clip'];
 
 /** y = act(x W + b); weight is [in][out], or [out][in] with outMajor. */
 export interface DenseLayer {
@@ -18,7 +23,10 @@ export interface DenseLayer {
   outMajor: boolean;
   bias: Float32Array;
   activation: Activation;
+  /** LeakyRelu's slope; Clip's lower bound. */
   alpha: number;
+  /** Clip's upper bound. */
+  beta: number;
 }
 export interface LayerNormLayer {
   kind: 'layernorm';
@@ -39,13 +47,21 @@ export interface ActivationLayer {
   size: number;
   activation: Activation;
   alpha: number;
+  beta: number;
 }
 /** exp(x - max) / sum over each row. */
 export interface SoftmaxLayer {
   kind: 'softmax';
   size: number;
 }
-export type LayerSpec = DenseLayer | LayerNormLayer | AffineLayer | ActivationLayer | SoftmaxLayer;
+/** y = x * scale / max(‖x‖₂, epsilon) over each row: PyTorch's F.normalize, times a temperature. */
+export interface L2NormLayer {
+  kind: 'l2norm';
+  size: number;
+  epsilon: number;
+  scale: number;
+}
+export type LayerSpec = DenseLayer | LayerNormLayer | AffineLayer | ActivationLayer | SoftmaxLayer | L2NormLayer;
 
 /** What `FusionMlp#layers` reports for each layer. */
 export interface LayerSummary {
@@ -77,7 +93,7 @@ export class LayerListBuilder {
   }
 
   dense(weight: Float32Array, out: number, outMajor: boolean, bias?: Float32Array): void {
-    this.layers.push({ kind: 'dense', in: this.width, out, weight, outMajor, bias: bias ?? new Float32Array(out), activation: 'none', alpha: 0.01 });
+    this.layers.push({ kind: 'dense', in: this.width, out, weight, outMajor, bias: bias ?? new Float32Array(out), activation: 'none', alpha: 0.01, beta: 0 });
     this.width = out;
   }
 
@@ -104,6 +120,11 @@ export class LayerListBuilder {
       return;
     }
     const last = this.layers[this.layers.length - 1];
+    // A scalar scale after an L2 normalisation (a learned temperature) is its scale.
+    if (last !== undefined && last.kind === 'l2norm' && s.every((v) => v === s[0]) && t.every((v) => v === 0)) {
+      last.scale = Math.fround(last.scale * s[0]);
+      return;
+    }
     if (last !== undefined && last.kind === 'affine') {
       for (let j = 0; j < n; j++) {
         last.scale[j] = last.scale[j] * s[j];
@@ -134,15 +155,33 @@ export class LayerListBuilder {
     this.layers.push({ kind: 'softmax', size: this.width });
   }
 
-  activation(activation: Activation, alpha = 0.01): void {
+  /** x * scale / max(‖x‖₂, epsilon) per row. */
+  l2normalize(epsilon: number, scale = 1): void {
+    this.layers.push({ kind: 'l2norm', size: this.width, epsilon, scale });
+  }
+
+  /**
+   * Ends the open dense layer with the activation, else appends one. `alpha`
+   * and `beta` are LeakyRelu's slope or Clip's bounds. A clip with a lower
+   * bound >= 0 after a ReLU replaces it (ReLU6 exported as Relu → Clip).
+   */
+  activation(activation: Activation, alpha = 0.01, beta = 0): void {
     if (activation === 'none') return;
-    if (this.denseOpen) {
-      const d = this.layers[this.layers.length - 1] as DenseLayer;
-      d.activation = activation;
-      d.alpha = alpha;
+    const last = this.layers[this.layers.length - 1];
+    if (activation === 'clip' && alpha >= 0 && last !== undefined && (last.kind === 'dense' || last.kind === 'activation') && last.activation === 'relu') {
+      last.activation = 'clip';
+      last.alpha = alpha;
+      last.beta = beta;
       return;
     }
-    this.layers.push({ kind: 'activation', size: this.width, activation, alpha });
+    if (this.denseOpen) {
+      const d = last as DenseLayer;
+      d.activation = activation;
+      d.alpha = alpha;
+      d.beta = beta;
+      return;
+    }
+    this.layers.push({ kind: 'activation', size: this.width, activation, alpha, beta });
   }
 }
 

@@ -16,7 +16,9 @@ type AttributeProto = onnxProto.onnx.IAttributeProto;
 /** The ops FusionMlp lowers; anything else is reported with a pointer to OnnxModel. */
 export const SUPPORTED_OPS: readonly string[] = [
   'Gemm', 'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Gelu', 'Erf (in the GELU pattern)', 'SiLU (Mul(x, Sigmoid(x)))', 'Softmax (over features)',
+  'Softplus', 'Clip (constant bounds: Hardtanh, ReLU6, clamp)', 'LpNormalization (p=2, over features)', 'F.normalize (ReduceL2 → Clip → [Expand] → Div, over features)',
   'Identity', 'Dropout', 'Flatten', 'BatchNormalization', 'LayerNormalization (and its pre-opset-17 decomposition)', 'Concat (of graph inputs)', 'Constant',
+  'Exp / Log / Neg / Sqrt / Reciprocal / Abs / Clip and scalar arithmetic of constants (folded, e.g. logit_scale.exp())',
 ];
 
 export interface LoweredModel {
@@ -126,10 +128,10 @@ function describeNode(node: NodeProto, index: number): string {
   return `node ${node.name ? `'${node.name}' ` : ''}#${index} (${node.opType})`;
 }
 
-function unsupported(node: NodeProto, index: number, why?: string): never {
+function unsupported(node: NodeProto, index: number, why?: string, hint?: string): never {
   const op = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}.${node.opType}` : String(node.opType);
   fail(
-    `${why ?? `ONNX op '${op}' is not supported by FusionMlp`} at ${describeNode(node, index)}. ` +
+    `${why ?? `ONNX op '${op}' is not supported by FusionMlp${hint ? ` (${hint})` : ''}`} at ${describeNode(node, index)}. ` +
       `FusionMlp runs MLPs only (${SUPPORTED_OPS.join(', ')}). ` +
       `Run this model with onnxruntime instead: import { OnnxModel } from 'fusionrank'; const model = await OnnxModel.load(path).`,
     why ? 'ERR_FUSIONRANK_ONNX_UNSUPPORTED' : 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_OP',
@@ -278,7 +280,8 @@ function intValues(c: Constant | undefined): number[] | undefined {
 interface FusionContext {
   scalarOf(name: string): number | undefined;
   constant(name: string): Constant | undefined;
-  addConstant(name: string, values: Float32Array): void;
+  /** Adds a float constant (shape `[values.length]` unless `dims` is given). */
+  addConstant(name: string, values: Float32Array, dims?: number[]): void;
 }
 
 /**
@@ -364,6 +367,152 @@ function fuseDecomposedLayerNorm(nodes: NodeProto[], ctx: FusionContext): NodePr
   return nodes.flatMap((n, i) => (replacement.has(i) ? [replacement.get(i)!] : removed.has(i) ? [] : [n]));
 }
 
+/** The single float of a constant, or undefined (absent, not a scalar, not float). */
+type ScalarOf = (name: string) => number | undefined;
+
+/** Reduction axes of a Reduce* node: the `axes` attribute (opset < 18) or its second input. */
+function reduceAxes(n: NodeProto, ctx: FusionContext): number[] | undefined {
+  const axesAttr = attribute(n, 'axes');
+  if (axesAttr) return (axesAttr.ints ?? []).map(num);
+  return n.input?.[1] ? intValues(ctx.constant(n.input[1])) : undefined;
+}
+
+/**
+ * Replaces the L2 row normalisation PyTorch exports for F.normalize(x, dim=-1),
+ *   n = ReduceL2(x, axes=[-1], keepdims=1) → Clip(n, eps) | Max(n, eps)
+ *   → [Expand(·, Shape(x))] → Div(x, ·)
+ * (the Clip / Max may be absent: eps = 0), by one L2Normalize node.
+ */
+function fuseL2Normalize(nodes: NodeProto[], ctx: FusionContext): NodeProto[] {
+  const producer = new Map<string, number>();
+  const consumers = new Map<string, number[]>();
+  nodes.forEach((n, i) => {
+    for (const o of n.output ?? []) producer.set(o, i);
+    for (const x of new Set(n.input ?? [])) if (x) consumers.set(x, [...(consumers.get(x) ?? []), i]);
+  });
+  const isOp = (i: number | undefined, op: string) => i !== undefined && nodes[i].opType === op && (!nodes[i].domain || nodes[i].domain === 'ai.onnx');
+  const only = (value: string): number | undefined => {
+    const c = consumers.get(value);
+    return c && c.length === 1 ? c[0] : undefined;
+  };
+  const out = (i: number) => nodes[i].output![0];
+  const removed = new Set<number>();
+  const replacement = new Map<number, NodeProto>();
+  nodes.forEach((reduce, r) => {
+    if (!isOp(r, 'ReduceL2') || attrInt(reduce, 'keepdims', 1) !== 1) return;
+    const axes = reduceAxes(reduce, ctx);
+    const x = reduce.input?.[0];
+    if (!x || !axes || axes.length !== 1 || (axes[0] !== -1 && axes[0] !== 1)) return;
+    const pattern = [r];
+    let value = out(r);
+    let epsilon = 0;
+    let next = only(value);
+    if (isOp(next, 'Clip') || isOp(next, 'Max')) {
+      const n = nodes[next!];
+      const ins = n.input ?? [];
+      let eps: number | undefined;
+      if (n.opType === 'Clip') {
+        // Clip(n, min[, max]) from opset 11, or the min / max attributes before.
+        const hasMax = ins[2] ? true : attribute(n, 'max') !== undefined;
+        eps = ins.length >= 2 ? (ins[1] ? ctx.scalarOf(ins[1]) : undefined) : attribute(n, 'min') ? attrFloat(n, 'min', 0) : undefined;
+        if (hasMax || ins[0] !== value) return;
+      } else {
+        if (ins.length !== 2) return;
+        eps = ctx.scalarOf(ins[0] === value ? ins[1] : ins[0]);
+      }
+      if (eps === undefined || !(eps >= 0) || !Number.isFinite(eps)) return;
+      epsilon = eps;
+      pattern.push(next!);
+      value = out(next!);
+      next = only(value);
+    }
+    if (isOp(next, 'Expand') && nodes[next!].input?.[0] === value) {
+      // The shape operand is Shape(x) (dropped with the pattern when nothing
+      // else reads it) or a constant.
+      const shapeName = nodes[next!].input?.[1];
+      const s = shapeName ? producer.get(shapeName) : undefined;
+      if (s !== undefined) {
+        if (!isOp(s, 'Shape') || nodes[s].input?.[0] !== x) return;
+        if (only(shapeName!) === next) pattern.push(s);
+      } else if (!shapeName || !ctx.constant(shapeName)) return;
+      pattern.push(next!);
+      value = out(next!);
+      next = only(value);
+    }
+    if (!isOp(next, 'Div') || nodes[next!].input?.[0] !== x || nodes[next!].input?.[1] !== value) return;
+    pattern.push(next!);
+    for (const i of pattern) removed.add(i);
+    replacement.set(next!, {
+      opType: 'L2Normalize',
+      name: `${reduce.name || `reducel2#${r}`} (F.normalize pattern)`,
+      input: [x],
+      output: [out(next!)],
+      attribute: [{ name: 'epsilon', f: epsilon }],
+    });
+  });
+  if (!removed.size) return nodes;
+  return nodes.flatMap((n, i) => (replacement.has(i) ? [replacement.get(i)!] : removed.has(i) ? [] : [n]));
+}
+
+const FOLD_UNARY: Record<string, (x: number) => number> = {
+  Exp: Math.exp,
+  Log: Math.log,
+  Neg: (x) => -x,
+  Sqrt: Math.sqrt,
+  Reciprocal: (x) => 1 / x,
+  Abs: Math.abs,
+  Identity: (x) => x,
+};
+const FOLD_BINARY: Record<string, (a: number, b: number) => number> = {
+  Add: (a, b) => a + b,
+  Sub: (a, b) => a - b,
+  Mul: (a, b) => a * b,
+  Div: (a, b) => a / b,
+  Pow: (a, b) => a ** b,
+};
+
+/**
+ * Computes nodes whose every input is a constant (in float32 steps, as a
+ * runtime would): unary math on any constant, Clip with constant bounds, and
+ * arithmetic where one side is a scalar. PyTorch exports a learned
+ * temperature `x * logit_scale.exp()` as Exp(initializer) → Mul, and a
+ * clamped one as Exp → Clip → Mul. Returns the nodes left to lower.
+ */
+function foldConstants(nodes: NodeProto[], ctx: FusionContext & { values(name: string): Float32Array | undefined; dims(name: string): number[] | undefined }): NodeProto[] {
+  const standard = (n: NodeProto) => !n.domain || n.domain === 'ai.onnx';
+  return nodes.filter((n) => {
+    const op = n.opType ?? '';
+    const ins = (n.input ?? []).filter(Boolean);
+    const output = n.output?.[0];
+    if (!standard(n) || !output || ins.length === 0 || !ins.every((x) => ctx.constant(x))) return true;
+    let result: Float32Array | undefined;
+    let dims: number[] | undefined;
+    const first = ins[0];
+    if (FOLD_UNARY[op] && ins.length === 1) {
+      const f = FOLD_UNARY[op];
+      result = ctx.values(first)?.map((v) => f(v));
+      dims = ctx.dims(first);
+    } else if (op === 'Clip') {
+      const all = n.input ?? [];
+      const lo = all[1] ? ctx.scalarOf(all[1]) : attribute(n, 'min') ? attrFloat(n, 'min', -Infinity) : -Infinity;
+      const hi = all[2] ? ctx.scalarOf(all[2]) : attribute(n, 'max') ? attrFloat(n, 'max', Infinity) : Infinity;
+      if (lo === undefined || hi === undefined) return true;
+      result = ctx.values(first)?.map((v) => (Number.isNaN(v) ? v : Math.min(Math.max(v, lo), hi)));
+      dims = ctx.dims(first);
+    } else if (FOLD_BINARY[op] && ins.length === 2) {
+      const f = FOLD_BINARY[op];
+      const [a, b] = [ctx.values(ins[0]), ctx.values(ins[1])];
+      if (!a || !b) return true;
+      if (b.length === 1) (result = a.map((v) => f(v, b[0]))), (dims = ctx.dims(ins[0]));
+      else if (a.length === 1) (result = b.map((v) => f(a[0], v))), (dims = ctx.dims(ins[1]));
+      else return true;
+    }
+    if (!result || !dims) return true;
+    ctx.addConstant(output, result, dims);
+    return false;
+  });
+}
+
 /** Where a value comes from while lowering. */
 type Value =
   | { kind: 'const'; c: Constant }
@@ -447,14 +596,27 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
   const fusion: FusionContext = {
     scalarOf,
     constant: (name) => constants.get(name),
-    addConstant: (name, v) => {
-      const c: Constant = { name, dims: [v.length], tensor: { dataType: DATA_TYPE.FLOAT }, values: v };
+    addConstant: (name, v, dims) => {
+      const c: Constant = { name, dims: dims ?? [v.length], tensor: { dataType: DATA_TYPE.FLOAT }, values: v };
       constants.set(name, c);
       values.set(name, { kind: 'const', c });
     },
   };
   const plain = nodesIn.filter((n) => n.opType !== 'Constant' || (n.domain && n.domain !== 'ai.onnx'));
-  const nodes = fuseSilu(fuseDecomposedLayerNorm(fuseErfGelu(plain, scalarOf), fusion));
+  const folded = foldConstants(plain, {
+    ...fusion,
+    values: (name) => {
+      const c = constants.get(name);
+      if (!c || num(c.tensor.dataType ?? DATA_TYPE.FLOAT) === DATA_TYPE.INT64 || num(c.tensor.dataType ?? DATA_TYPE.FLOAT) === DATA_TYPE.INT32) return undefined;
+      try {
+        return tensorValues(c);
+      } catch {
+        return undefined;
+      }
+    },
+    dims: (name) => constants.get(name)?.dims,
+  });
+  const nodes = fuseSilu(fuseL2Normalize(fuseDecomposedLayerNorm(fuseErfGelu(folded, scalarOf), fusion), fusion));
   const used = new Set<string>();
   let order: number[] | undefined; // graph-input order in the flat row
   let builder: LayerListBuilder | undefined;
@@ -619,6 +781,52 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
         produce(f.dims);
         break;
       }
+      case 'Softplus': {
+        const f = flowing(ins[0]);
+        builder!.activation('softplus');
+        produce(f.dims);
+        break;
+      }
+      case 'Clip': {
+        const f = flowing(ins[0]);
+        // Bounds are inputs 1 and 2 from opset 11 ('' = absent), attributes before.
+        const bound = (k: number, attr: string, fallback: number): number => {
+          if (ins[k]) {
+            const v = scalarOf(constant(ins[k], `Clip ${attr}`).name);
+            if (v === undefined) unsupported(n, i, `Clip ${attr} '${ins[k]}' must be a scalar constant`);
+            return v;
+          }
+          return attrFloat(n, attr, fallback);
+        };
+        const lo = bound(1, 'min', -Infinity), hi = bound(2, 'max', Infinity);
+        if (Number.isNaN(lo) || Number.isNaN(hi)) unsupported(n, i, 'Clip with a NaN bound');
+        builder!.activation('clip', lo, hi);
+        produce(f.dims);
+        break;
+      }
+      case 'L2Normalize': {
+        const f = flowing(ins[0]);
+        requireMatrix(f);
+        builder!.l2normalize(attrFloat(n, 'epsilon', 0));
+        produce(f.dims);
+        break;
+      }
+      case 'LpNormalization': {
+        const f = flowing(ins[0]);
+        requireMatrix(f);
+        const p = attrInt(n, 'p', 2), axis = attrInt(n, 'axis', -1);
+        if (p !== 2) unsupported(n, i, `LpNormalization with p=${p} (only p=2, the L2 norm)`);
+        if (axis !== -1 && axis !== 1) unsupported(n, i, `LpNormalization over axis ${axis} (only the feature axis)`);
+        // x / ‖x‖ leaving zero rows zero (as onnxruntime does): the smallest normal float as epsilon.
+        builder!.l2normalize(1.1754943508222875e-38);
+        produce(f.dims);
+        break;
+      }
+      case 'ReduceL2':
+      case 'Expand':
+      case 'Shape':
+        unsupported(n, i, undefined, `${op} is supported only inside F.normalize over the feature axis: ReduceL2(keepdims=1) → Clip(min=eps) → [Expand(·, Shape(x))] → Div(x, ·)`);
+        break;
       case 'Softmax': {
         const f = flowing(ins[0]);
         requireMatrix(f);

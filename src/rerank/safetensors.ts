@@ -72,6 +72,9 @@ const layerSchema = z.discriminatedUnion('type', [
     layout: z.enum(['out-in', 'in-out']).optional(),
     activation: activation.optional(),
     alpha: z.number().finite().optional(),
+    /** Bounds of a `clip` activation (default unbounded). */
+    min: z.number().optional(),
+    max: z.number().optional(),
   }),
   z.strictObject({ type: z.literal('layernorm'), weight: tensorName, bias: tensorName.optional(), epsilon: z.number().nonnegative().finite().optional() }),
   z.strictObject({
@@ -82,7 +85,9 @@ const layerSchema = z.discriminatedUnion('type', [
     variance: tensorName,
     epsilon: z.number().nonnegative().finite().optional(),
   }),
-  z.strictObject({ type: z.literal('activation'), activation, alpha: z.number().finite().optional() }),
+  z.strictObject({ type: z.literal('activation'), activation, alpha: z.number().finite().optional(), min: z.number().optional(), max: z.number().optional() }),
+  /** x * scale / max(‖x‖₂, epsilon) per row: F.normalize (epsilon default 1e-12), times a temperature. */
+  z.strictObject({ type: z.literal('normalize'), epsilon: z.number().nonnegative().finite().optional(), scale: z.number().finite().optional() }),
   z.strictObject({ type: z.literal('dropout'), p: z.number().optional() }),
   z.strictObject({ type: z.literal('softmax') }),
 ]);
@@ -135,6 +140,11 @@ export function lowerSafetensors(tensors: Map<string, SafetensorsTensor>, specIn
   if (new Set(inputs.map((x) => x.name)).size !== inputs.length) throw typeError('Invalid FusionMlp spec at inputs: input names must be unique', 'ERR_FUSIONRANK_INVALID_SPEC');
   const inputSize = inputs.reduce((s, x) => s + x.size, 0);
   const builder = new LayerListBuilder(inputSize);
+  const activate = (layer: { activation?: Activation; alpha?: number; min?: number; max?: number }) => {
+    const act = layer.activation ?? 'none';
+    if (act === 'clip') builder.activation('clip', layer.min ?? -Infinity, layer.max ?? Infinity);
+    else builder.activation(act, layer.alpha ?? 0.01);
+  };
   spec.layers.forEach((layer, i) => {
     const where = `layers[${i}]`;
     const width = builder.width;
@@ -146,7 +156,7 @@ export function lowerSafetensors(tensors: Map<string, SafetensorsTensor>, specIn
         const weight = values(layer.weight, `${where}.weight`, outMajor ? [out, width] : [width, out]);
         const bias = layer.bias ? values(layer.bias, `${where}.bias`, [out]) : undefined;
         builder.dense(weight, out, outMajor, bias);
-        builder.activation(layer.activation ?? 'none', layer.alpha ?? 0.01);
+        activate(layer);
         break;
       }
       case 'layernorm':
@@ -162,7 +172,10 @@ export function lowerSafetensors(tensors: Map<string, SafetensorsTensor>, specIn
         );
         break;
       case 'activation':
-        builder.activation(layer.activation, layer.alpha ?? 0.01);
+        activate(layer);
+        break;
+      case 'normalize':
+        builder.l2normalize(layer.epsilon ?? 1e-12, layer.scale ?? 1);
         break;
       case 'softmax':
         builder.softmax();

@@ -11,7 +11,7 @@ import { compileFilter, type FilterSpec } from '../catalog/filter.js';
 import { internalsOf, lookupField, lookupVector, requireId, type Catalog, type CatalogInternals } from '../catalog/catalog.js';
 import { rankNative, type NativePending, type NativeRanker, type NativeRankRequest, type NativeRankResult } from '../catalog/native-types.js';
 import { FusionrankError, invalidParameter, rangeError, typeError, withCallerStack } from '../errors.js';
-import { nativeModelOf } from '../rerank/fusion-mlp.js';
+import { nativeModelOf, towerInputOf, type FusionMlp, type NamedInputs } from '../rerank/fusion-mlp.js';
 import { requireInteger, requireOneOf } from '../util/validate.js';
 import { parseDuration } from './duration.js';
 import { rankPool } from './limiter.js';
@@ -84,6 +84,28 @@ export interface RerankOptions {
   itemCache?: boolean;
 }
 
+/**
+ * A user tower (two-tower retrieval): a FusionMlp that turns the request's
+ * `query.userFeatures` into the query of one catalog vector, natively, at
+ * batch 1, inside the rank call (on the libuv pool for `rankAsync`). The
+ * query is L2-normalised like any other, so a temperature the tower ends
+ * with does not change the ranking.
+ */
+export interface TowerOptions {
+  /**
+   * The tower: `outputSize` must equal the vector's dim. Its named inputs
+   * (e.g. `visual`, `text`) are the keys of `query.userFeatures`, with the
+   * model's missing-modality policies; a one-input model also takes a flat
+   * Float32Array.
+   */
+  model: FusionMlp;
+  /** The catalog vector the tower's output searches and scores (a retriever's or similarity signal's vector). */
+  vector: string;
+}
+
+/** A user's features for the Ranker's tower: one row per named input of the tower, or its flat input row. */
+export type UserFeatures = Float32Array | NamedInputs;
+
 export type RuleTarget = { ids?: string[]; filter?: FilterSpec };
 export type RuleOptions = { pin: string[] } | { boost: RuleTarget; by: number } | { bury: RuleTarget };
 
@@ -105,12 +127,19 @@ export interface RankerOptions {
   k?: number;
   /** Preference-vector cache for `query.fromHistory`. */
   userVectors?: { size?: number; ttl?: string | number; decay?: number };
+  /** A user tower that makes the query of `tower.vector` from `query.userFeatures`. */
+  tower?: TowerOptions;
 }
 
 export interface RankQuery {
-  [vector: string]: Float32Array | readonly string[] | undefined;
+  [vector: string]: Float32Array | readonly string[] | UserFeatures | undefined;
   /** Item ids the user interacted with, oldest first: their mean vector is the query for every vector not given. */
   fromHistory?: readonly string[];
+  /**
+   * The user's features for the Ranker's `tower`, which turns them into the
+   * query of the tower's vector (that vector's query must not be given too).
+   */
+  userFeatures?: UserFeatures;
 }
 
 export interface RankRequest {
@@ -206,6 +235,14 @@ interface CompiledRule {
  *   k: 20,
  * });
  * const { items, timings } = ranker.rank({ query: { visual: q }, explain: true });
+ *
+ * @example
+ * // Two-tower retrieval: the user tower makes the 'embedding' query from the user's features.
+ * const twoTower = new Ranker(catalog, {
+ *   signals: { match: { kind: 'similarity', vector: 'embedding', weight: 1 } },
+ *   tower: { model: FusionMlp.fromOnnx('user-tower.onnx'), vector: 'embedding' },
+ * });
+ * twoTower.rank({ query: { userFeatures: { visual: userVisual, text: userText } } });
  */
 export class Ranker {
   /** Results per request. */
@@ -222,6 +259,7 @@ export class Ranker {
   readonly #cache: UserVectorCache;
   readonly #historyDecay: number;
   readonly #publicCatalog: Catalog;
+  readonly #tower?: { model: FusionMlp; vector: string };
 
   /**
    * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR / ERR_FUSIONRANK_UNKNOWN_FIELD naming the valid ones
@@ -229,7 +267,9 @@ export class Ranker {
    * @throws {RangeError} ERR_FUSIONRANK_INVALID_K when k is not in [1, 10000]
    * @throws {RangeError} ERR_FUSIONRANK_INVALID_DURATION when a half-life does not parse
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_FILTER / {RangeError} ERR_FUSIONRANK_UNKNOWN_FIELD for a bad filter
-   * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH when rerank features do not add up to the model's inputSize
+   * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH when rerank features do not add up to the model's inputSize, or a tower's outputSize is not its vector's dim
+   * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when options.tower.model is not a FusionMlp
+   * @throws {RangeError} ERR_FUSIONRANK_INVALID_ARGUMENT when options.tower.vector is neither retrieved nor scored by similarity
    */
   constructor(catalog: Catalog, options: RankerOptions) {
     this.#catalog = internalsOf(catalog);
@@ -287,6 +327,8 @@ export class Ranker {
     const retrievers = this.#retrievers(o.retrieve);
     for (const r of retrievers) this.#queryVectors.add(r.name);
     const exactBelow = o.exactBelow === undefined ? 20000 : requireInteger(o.exactBelow, 'options.exactBelow', 0, 0xffffffff);
+    const tower = o.tower === undefined ? undefined : this.#compileTower(o.tower);
+    if (tower) this.#tower = { model: tower.model, vector: tower.vector };
     const filter = o.filter === undefined ? undefined : compileFilter(c, o.filter, 'options.filter');
 
     // ---- normalisation, missing policy, blend
@@ -451,6 +493,7 @@ export class Ranker {
       ...mmr,
       caps,
       rules: nativeRules,
+      ...(tower ? { tower: tower.plan } : {}),
     };
     this.#native = new rankNative.NativeRanker(c.native, plan);
   }
@@ -488,8 +531,10 @@ export class Ranker {
    * Ranks synchronously (one native call; two around a rerank model).
    * @example const { items } = ranker.rank({ query: { visual: q }, explain: true });
    * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR for a query vector not in the catalog (lists the valid ones)
-   * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH for a query vector of the wrong length
-   * @throws {RangeError} ERR_FUSIONRANK_NON_FINITE for a query vector with a NaN or infinite element
+   * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH for a query vector of the wrong length, or userFeatures that are not one row of the tower's inputs
+   * @throws {RangeError} ERR_FUSIONRANK_NON_FINITE for a query vector with a NaN or infinite element, or a tower output with one
+   * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_INPUT / ERR_FUSIONRANK_MISSING_INPUT for userFeatures naming an input the tower lacks, or missing one without a policy
+   * @throws {RangeError} ERR_FUSIONRANK_INVALID_ARGUMENT for userFeatures without options.tower, or together with the tower vector's query
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ID for an id that is not a string
    */
   rank(request: RankRequest = {}): RankResult {
@@ -518,7 +563,10 @@ export class Ranker {
       // A request that has to wait for a slot reads its query vectors later:
       // copy them now, so a caller reusing its buffers cannot change the
       // request after the call (the native call copies them itself).
-      if (rankPool.active >= rankPool.limit) nativeRequest.queries = nativeRequest.queries.map((q) => q && q.slice());
+      if (rankPool.active >= rankPool.limit) {
+        nativeRequest.queries = nativeRequest.queries.map((q) => q && q.slice());
+        if (nativeRequest.towerInput) nativeRequest.towerInput = nativeRequest.towerInput.slice();
+      }
       // Rows are mapped back to ids after the await: rows reassigned after
       // the native call started are left out.
       let version = 0;
@@ -539,6 +587,21 @@ export class Ranker {
       // stack traces still lead back through the caller's awaits.
       throw withCallerStack(error, new Error());
     }
+  }
+
+  #compileTower(tower: TowerOptions): { model: FusionMlp; vector: string; plan: { model: object; vector: number } } {
+    const t = requireObject<TowerOptions>(tower, 'options.tower', "{ model: FusionMlp, vector: 'visual' }");
+    const nativeModel = nativeModelOf(t.model);
+    if (!nativeModel) throw typeError(invalidParameter('options.tower.model', 'a FusionMlp', t.model));
+    const v = lookupVector(this.#catalog.vectors, t.vector);
+    if (t.model.outputSize !== v.dim)
+      throw rangeError(`options.tower: the model outputs ${t.model.outputSize} values but vector '${v.name}' has dim ${v.dim}`, 'ERR_FUSIONRANK_DIM_MISMATCH');
+    if (!this.#queryVectors.has(v.name))
+      throw rangeError(
+        `options.tower.vector '${v.name}' is neither retrieved nor scored by a similarity or behavior signal, so its query would be unused (query vectors: ${[...this.#queryVectors].join(', ')})`,
+        'ERR_FUSIONRANK_INVALID_ARGUMENT',
+      );
+    return { model: t.model, vector: v.name, plan: { model: nativeModel, vector: v.index } };
   }
 
   #positive(value: unknown, name: string): number {
@@ -572,12 +635,21 @@ export class Ranker {
     const c = this.#catalog;
     const queries: Array<Float32Array | null> = new Array(c.vectors.size).fill(null);
     let history: string[] | undefined;
+    let towerInput: Float32Array | undefined;
     if (r.query !== undefined) {
       const q = requireObject<RankQuery>(r.query, 'request.query', '{ visual: Float32Array }');
       for (const [name, value] of Object.entries(q)) {
         if (value === undefined) continue;
         if (name === 'fromHistory') {
           history = requireIds(value, 'request.query.fromHistory');
+          continue;
+        }
+        if (name === 'userFeatures') {
+          const tower = this.#tower;
+          if (!tower) throw rangeError('request.query.userFeatures needs a Ranker with options.tower (a model that turns them into a query vector)', 'ERR_FUSIONRANK_INVALID_ARGUMENT');
+          if (q[tower.vector] !== undefined)
+            throw rangeError(`request.query gives both userFeatures and '${tower.vector}', the query the tower makes from them; pass one`, 'ERR_FUSIONRANK_INVALID_ARGUMENT');
+          towerInput = towerInputOf(tower.model, value, 'request.query.userFeatures');
           continue;
         }
         const v = lookupVector(c.vectors, name);
@@ -591,7 +663,7 @@ export class Ranker {
     if (history) {
       for (const name of this.#queryVectors) {
         const v = c.vectors.get(name)!;
-        if (queries[v.index]) continue;
+        if (queries[v.index] || (towerInput && name === this.#tower!.vector)) continue;
         queries[v.index] = this.#cache.get(this.#publicCatalog, c.version(), history, name, this.#historyDecay);
       }
     }
@@ -619,7 +691,7 @@ export class Ranker {
     });
     const filter = r.filter === undefined ? undefined : compileFilter(c, r.filter, 'request.filter');
     const k = r.k === undefined ? undefined : requireInteger(r.k, 'request.k', 1, 10000, 'ERR_FUSIONRANK_INVALID_K');
-    return { queries, now, exclude, ...(filter ? { filter } : {}), ...(k ? { k } : {}), ruleRows, explain: r.explain === true };
+    return { queries, now, exclude, ...(filter ? { filter } : {}), ...(k ? { k } : {}), ...(towerInput ? { towerInput } : {}), ruleRows, explain: r.explain === true };
   }
 
   #scores(raw: unknown, rows: number): Float32Array {

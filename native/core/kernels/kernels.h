@@ -44,7 +44,8 @@ using ProbeReadFn = uint64_t (*)(const uint8_t* base, size_t stride_bytes, const
 using ProbeFmaFn = float (*)(uint64_t iterations, float seed);
 
 // Element-wise functions a dense layer can end with (fused into the GEMM
-// epilogue) or that run on their own. NaN inputs give NaN outputs.
+// epilogue) or that run on their own. NaN inputs give NaN outputs. Each takes
+// up to two parameters, `alpha` and `beta` (unused ones are ignored).
 enum class Activation : int32_t {
   kNone = 0,
   kRelu,
@@ -54,6 +55,8 @@ enum class Activation : int32_t {
   kGeluErf,    // 0.5 x (1 + erf(x / sqrt 2))
   kGeluTanh,   // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
   kSilu,       // x sigmoid(x), a.k.a. swish
+  kSoftplus,   // log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)) (no overflow)
+  kClip,       // min(max(x, alpha), beta): Clip, Hardtanh, ReLU6 (bounds may be infinite)
 };
 
 // Weight panels for the GEMM kernels: the k x n weight matrix is stored as
@@ -67,16 +70,21 @@ constexpr size_t kGemmPanel = 16;
 // `bias` holds 16 * panels floats; `packed` is 64-byte aligned.
 using GemmF32Fn = void (*)(const float* x, size_t ldx, size_t m, size_t k, const float* packed,
                            size_t panels, const float* bias, Activation act, float alpha,
-                           float* y, size_t ldy);
+                           float beta, float* y, size_t ldy);
 // gemm_f32 with bfloat16 weights and inputs, f32 accumulation: `packed`
 // holds, per panel, ceil(k / 2) rows of 16 columns x 2 values (the weights of
 // inputs 2q and 2q + 1 for column c at [32 q + 2 c] and [32 q + 2 c + 1]),
 // rounded to nearest even; x is rounded the same way as it is read.
 using GemmBf16Fn = void (*)(const float* x, size_t ldx, size_t m, size_t k, const uint16_t* packed,
                             size_t panels, const float* bias, Activation act, float alpha,
-                            float* y, size_t ldy);
+                            float beta, float* y, size_t ldy);
 // In place: y[i] = act(y[i]) for i < n.
-using ActivateF32Fn = void (*)(float* y, size_t n, Activation act, float alpha);
+using ActivateF32Fn = void (*)(float* y, size_t n, Activation act, float alpha, float beta);
+// y[i] = x[i] * scale / max(||x||_2, epsilon) for i < n (y may be x): the
+// F.normalize a two-tower model ends with, and an optional temperature. A NaN
+// anywhere in x makes every output NaN; sums of squares that overflow or
+// underflow float are redone in double, so huge or tiny rows still normalise.
+using NormalizeF32Fn = void (*)(const float* x, size_t n, float epsilon, float scale, float* y);
 
 // One half-step of implicit ALS: update each row of `self` (rows `ld`
 // floats apart, `ld` a multiple of 16 and at most kAlsMaxLd, padding zero)
@@ -114,6 +122,7 @@ struct KernelTable {
   ProbeFmaFn probe_fma;
   GemmF32Fn gemm_f32;
   ActivateF32Fn activate_f32;
+  NormalizeF32Fn normalize_f32;
   // Floating-point operations one probe_fma iteration performs.
   uint64_t probe_fma_flops_per_iteration;
   // Null where this tier or this CPU has no bfloat16 dot product.
@@ -140,8 +149,9 @@ const KernelTable& KernelsFor(Isa isa);
   uint64_t probe_read_##suffix(const uint8_t*, size_t, const uint32_t*, size_t, size_t);       \
   float probe_fma_##suffix(uint64_t, float);                                                   \
   void gemm_f32_##suffix(const float*, size_t, size_t, size_t, const float*, size_t,          \
-                         const float*, Activation, float, float*, size_t);                    \
-  void activate_f32_##suffix(float*, size_t, Activation, float);                              \
+                         const float*, Activation, float, float, float*, size_t);             \
+  void activate_f32_##suffix(float*, size_t, Activation, float, float);                       \
+  void normalize_f32_##suffix(const float*, size_t, float, float, float*);                    \
   void als_cg_##suffix(const AlsHalf&, size_t, size_t);                                      \
   void als_gram_##suffix(const float*, size_t, size_t, size_t, size_t, float*);               \
   double als_loss_##suffix(const AlsHalf&, size_t, size_t);                                   \
@@ -159,7 +169,7 @@ void score_u4_avx512vnni(const int8_t*, const uint8_t*, size_t, const uint32_t*,
 // Both avx512 tables use it when the CPU has AVX512-BF16 (compiled for that
 // feature alone, so only ever called after the check).
 void gemm_bf16_avx512(const float*, size_t, size_t, size_t, const uint16_t*, size_t, const float*,
-                      Activation, float, float*, size_t);
+                      Activation, float, float, float*, size_t);
 #endif
 #if defined(__aarch64__)
 FR_DECLARE_KERNELS(neon)

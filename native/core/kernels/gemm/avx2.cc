@@ -44,13 +44,17 @@ struct V256 {
 }  // namespace
 
 void gemm_f32_avx2(const float* x, size_t ldx, size_t m, size_t k, const float* packed,
-                   size_t panels, const float* bias, Activation act, float alpha, float* y,
-                   size_t ldy) {
-  gemm_impl::Gemm<V256, 6, 1, 48>(x, ldx, m, k, packed, panels, bias, act, alpha, y, ldy);
+                   size_t panels, const float* bias, Activation act, float alpha, float beta,
+                   float* y, size_t ldy) {
+  gemm_impl::Gemm<V256, 6, 1, 48>(x, ldx, m, k, packed, panels, bias, act, alpha, beta, y, ldy);
 }
 
-void activate_f32_avx2(float* y, size_t n, Activation act, float alpha) {
-  gemm_impl::ActivateArray<V256>(y, n, act, alpha);
+void activate_f32_avx2(float* y, size_t n, Activation act, float alpha, float beta) {
+  gemm_impl::ActivateArray<V256>(y, n, act, alpha, beta);
+}
+
+void normalize_f32_avx2(const float* x, size_t n, float epsilon, float scale, float* y) {
+  gemm_impl::NormalizeRow<V256>(x, n, epsilon, scale, y);
 }
 
 void als_cg_avx2(const AlsHalf& h, size_t begin, size_t end) { als_impl::CgRows<V256>(h, begin, end); }

@@ -47,9 +47,9 @@ struct V512 {
 }  // namespace
 
 void gemm_f32_avx512(const float* x, size_t ldx, size_t m, size_t k, const float* packed,
-                     size_t panels, const float* bias, Activation act, float alpha, float* y,
-                     size_t ldy) {
-  gemm_impl::Gemm<V512, 6, 4, 48>(x, ldx, m, k, packed, panels, bias, act, alpha, y, ldy);
+                     size_t panels, const float* bias, Activation act, float alpha, float beta,
+                     float* y, size_t ldy) {
+  gemm_impl::Gemm<V512, 6, 4, 48>(x, ldx, m, k, packed, panels, bias, act, alpha, beta, y, ldy);
 }
 
 namespace {
@@ -81,7 +81,7 @@ __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void RowsToBf16(
 template <int MR, int NP>
 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) inline void TileBf16(
     const uint32_t* x, size_t ldx, size_t k2, const uint16_t* w, size_t panel_halves,
-    const float* bias, Activation act, float alpha, float* y, size_t ldy) {
+    const float* bias, Activation act, float alpha, float beta, float* y, size_t ldy) {
   __m512 acc[MR][NP];
   for (int r = 0; r < MR; ++r)
     for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
@@ -101,29 +101,29 @@ __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) inline void Tile
     float* out = y + r * ldy;
     for (int p = 0; p < NP; ++p)
       _mm512_storeu_ps(out + p * 16, _mm512_add_ps(acc[r][p], _mm512_loadu_ps(bias + p * 16)));
-    gemm_impl::ActivateArray<V512>(out, NP * 16, act, alpha);
+    gemm_impl::ActivateArray<V512>(out, NP * 16, act, alpha, beta);
   }
 }
 
 template <int MR, int NP>
 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void TileBf16Rows(
     int rows, const uint32_t* x, size_t ldx, size_t k2, const uint16_t* w, size_t panel_halves,
-    const float* bias, Activation act, float alpha, float* y, size_t ldy) {
+    const float* bias, Activation act, float alpha, float beta, float* y, size_t ldy) {
   if constexpr (MR > 1) {
-    if (rows < MR) return TileBf16Rows<MR - 1, NP>(rows, x, ldx, k2, w, panel_halves, bias, act, alpha, y, ldy);
+    if (rows < MR) return TileBf16Rows<MR - 1, NP>(rows, x, ldx, k2, w, panel_halves, bias, act, alpha, beta, y, ldy);
   }
-  TileBf16<MR, NP>(x, ldx, k2, w, panel_halves, bias, act, alpha, y, ldy);
+  TileBf16<MR, NP>(x, ldx, k2, w, panel_halves, bias, act, alpha, beta, y, ldy);
 }
 
 template <int MR, int NP>
 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void TileBf16Panels(
     int panels, int rows, const uint32_t* x, size_t ldx, size_t k2, const uint16_t* w,
-    size_t panel_halves, const float* bias, Activation act, float alpha, float* y, size_t ldy) {
+    size_t panel_halves, const float* bias, Activation act, float alpha, float beta, float* y, size_t ldy) {
   if constexpr (NP > 1) {
     if (panels < NP)
-      return TileBf16Panels<MR, NP - 1>(panels, rows, x, ldx, k2, w, panel_halves, bias, act, alpha, y, ldy);
+      return TileBf16Panels<MR, NP - 1>(panels, rows, x, ldx, k2, w, panel_halves, bias, act, alpha, beta, y, ldy);
   }
-  TileBf16Rows<MR, NP>(rows, x, ldx, k2, w, panel_halves, bias, act, alpha, y, ldy);
+  TileBf16Rows<MR, NP>(rows, x, ldx, k2, w, panel_halves, bias, act, alpha, beta, y, ldy);
 }
 
 }  // namespace
@@ -132,7 +132,7 @@ __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void TileBf16Pan
 // blocks. Each vdpbf16ps does 32 multiply-adds where an f32 FMA does 16.
 __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void gemm_bf16_avx512(
     const float* x, size_t ldx, size_t m, size_t k, const uint16_t* packed, size_t panels,
-    const float* bias, Activation act, float alpha, float* y, size_t ldy) {
+    const float* bias, Activation act, float alpha, float beta, float* y, size_t ldy) {
   constexpr int MR = 6, NP = 4;
   constexpr size_t MC = 48;
   const size_t k2 = (k + 1) / 2;
@@ -153,14 +153,18 @@ __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void gemm_bf16_a
       for (size_t i = i0; i < i1; i += MR) {
         const int rows = static_cast<int>(std::min<size_t>(MR, i1 - i));
         TileBf16Panels<MR, NP>(np, rows, pairs.get() + (i - i0) * ld_pairs, ld_pairs, k2, w, panel_halves,
-                               bias + p * kGemmPanel, act, alpha, y + i * ldy + p * kGemmPanel, ldy);
+                               bias + p * kGemmPanel, act, alpha, beta, y + i * ldy + p * kGemmPanel, ldy);
       }
     }
   }
 }
 
-void activate_f32_avx512(float* y, size_t n, Activation act, float alpha) {
-  gemm_impl::ActivateArray<V512>(y, n, act, alpha);
+void activate_f32_avx512(float* y, size_t n, Activation act, float alpha, float beta) {
+  gemm_impl::ActivateArray<V512>(y, n, act, alpha, beta);
+}
+
+void normalize_f32_avx512(const float* x, size_t n, float epsilon, float scale, float* y) {
+  gemm_impl::NormalizeRow<V512>(x, n, epsilon, scale, y);
 }
 
 void als_cg_avx512(const AlsHalf& h, size_t begin, size_t end) { als_impl::CgRows<V512>(h, begin, end); }

@@ -38,13 +38,17 @@ struct VScalar {
 }  // namespace
 
 void gemm_f32_serial(const float* x, size_t ldx, size_t m, size_t k, const float* packed,
-                     size_t panels, const float* bias, Activation act, float alpha, float* y,
-                     size_t ldy) {
-  gemm_impl::Gemm<VScalar, 4, 1, 48>(x, ldx, m, k, packed, panels, bias, act, alpha, y, ldy);
+                     size_t panels, const float* bias, Activation act, float alpha, float beta,
+                     float* y, size_t ldy) {
+  gemm_impl::Gemm<VScalar, 4, 1, 48>(x, ldx, m, k, packed, panels, bias, act, alpha, beta, y, ldy);
 }
 
-void activate_f32_serial(float* y, size_t n, Activation act, float alpha) {
-  gemm_impl::ActivateArray<VScalar>(y, n, act, alpha);
+void activate_f32_serial(float* y, size_t n, Activation act, float alpha, float beta) {
+  gemm_impl::ActivateArray<VScalar>(y, n, act, alpha, beta);
+}
+
+void normalize_f32_serial(const float* x, size_t n, float epsilon, float scale, float* y) {
+  gemm_impl::NormalizeRow<VScalar>(x, n, epsilon, scale, y);
 }
 
 void als_cg_serial(const AlsHalf& h, size_t begin, size_t end) { als_impl::CgRows<VScalar>(h, begin, end); }
