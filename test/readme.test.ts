@@ -125,4 +125,22 @@ describe('README examples', () => {
     const out = await run(code + checks, prelude);
     expect(out).toContain('README-EXAMPLE-OK');
   });
+
+  it('Learning from interactions: a torch-exported user tower turns userFeatures into the query vector', async () => {
+    const onnx = fileURLToPath(new URL('./fixtures/towers/user-tower.onnx', import.meta.url));
+    const prelude = `
+      const { Catalog, Ranker, FusionMlp } = await import('${entry}');
+      const catalog = new Catalog({ vectors: { embedding: { dim: 128 } }, fields: {} });
+      const vec = (seed, n) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 3.1 + i * 0.7));
+      catalog.upsert(Array.from({ length: 40 }, (_, i) => ({ id: 'p' + i, vectors: { embedding: vec(i, 128) } })));
+      const userVisual = vec(101, 256), userText = vec(102, 256);
+    `;
+    const checks = `
+      const byVector = ranker.rank({ query: { embedding: tower.predict(Float32Array.from([...userVisual, ...userText])) } }).items;
+      if (items.length !== 20 || items.map((i) => i.id).join() !== byVector.map((i) => i.id).join()) throw new Error('tower ranking differs');
+    `;
+    const code = block('Learning from interactions', 2).replace("FusionMlp.fromOnnx('user-tower.onnx')", `FusionMlp.fromOnnx(${JSON.stringify(onnx)})`);
+    const out = await run(code + checks, prelude);
+    expect(out).toContain('README-EXAMPLE-OK');
+  });
 });
