@@ -1,9 +1,11 @@
 /**
  * The one loader of the native addon. Search order:
- *   1. `FUSIONRANK_NATIVE` (an explicit path to a .node file)
- *   2. `build/Release/fusionrank.node` (built from source by cmake-js / node-gyp)
- *   3. `prebuilds/<platform>-<arch>/fusionrank.node` (shipped in the package)
- * and otherwise an error that lists what was tried and how to fix it.
+ *   1. `FUSIONRANK_NATIVE` (an explicit path to a .node file; no fallback)
+ *   2. `build/Release/fusionrank.node` (built from source: development, or
+ *      `npm explore fusionrank -- npm run build:native`)
+ *   3. the `@fusionrank/<platform>` package (an optional dependency at the
+ *      same version), e.g. `@fusionrank/linux-x64-gnu`
+ * and otherwise one error that lists what was tried and how to fix it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -11,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { FusionrankError } from './errors.js';
+import { describeHost, hostPlatform, packageFor, PLATFORM_PACKAGES, type HostPlatform } from './platform.js';
 import { findPackageRoot } from './util/package-root.js';
 
 export type NativeIsa = 'avx512vnni' | 'avx512' | 'avx2' | 'neon' | 'serial';
@@ -53,67 +56,175 @@ export const packageRoot: string = (() => {
 
 export const version: string = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version;
 
-/** `FUSIONRANK_NATIVE` as an absolute path (relative to the working directory). */
-function explicitAddon(): string | undefined {
-  return process.env.FUSIONRANK_NATIVE ? resolve(process.env.FUSIONRANK_NATIVE) : undefined;
+/** One place the loader looked, and what happened there. */
+export interface LoadAttempt {
+  source: 'FUSIONRANK_NATIVE' | 'local build' | 'platform package';
+  path: string;
+  /** `'loaded'`, `'not found'`, or why it did not load. */
+  outcome: string;
+}
+
+/** What the loader reads from its surroundings (injectable for tests). */
+export interface LoaderEnv {
+  host: HostPlatform;
+  /** FUSIONRANK_NATIVE as given (resolved against `cwd`). */
+  explicit?: string;
+  cwd: string;
+  packageRoot: string;
+  version: string;
+  exists(path: string): boolean;
+  /** Loads a .node file (throws like `require` / `process.dlopen`). */
+  load(path: string): unknown;
+  /** The package.json path of an installed package, or undefined. */
+  resolvePackage(name: string): string | undefined;
+  readVersion(packageJson: string): string | undefined;
+}
+
+function defaultEnv(): LoaderEnv {
+  const require = createRequire(import.meta.url);
+  return {
+    host: hostPlatform(),
+    explicit: process.env.FUSIONRANK_NATIVE || undefined,
+    cwd: process.cwd(),
+    packageRoot,
+    version,
+    exists: existsSync,
+    load: (path) => require(path),
+    resolvePackage: (name) => {
+      try {
+        return require.resolve(`${name}/package.json`);
+      } catch {
+        return undefined;
+      }
+    },
+    readVersion: (path) => {
+      try {
+        return JSON.parse(readFileSync(path, 'utf8')).version;
+      } catch {
+        return undefined;
+      }
+    },
+  };
 }
 
 /** Candidate paths for the addon, in the order they are tried. */
-export function nativeCandidates(): string[] {
-  const platformArch = `${process.platform}-${process.arch}`;
-  const explicit = explicitAddon();
+export function nativeCandidates(env: LoaderEnv = defaultEnv()): string[] {
+  const pkg = packageFor(env.host);
+  const installed = pkg && env.resolvePackage(pkg.name);
   return [
-    ...(explicit ? [explicit] : []),
-    join(packageRoot, 'build', 'Release', 'fusionrank.node'),
-    join(packageRoot, 'prebuilds', platformArch, 'fusionrank.node'),
+    ...(env.explicit ? [resolve(env.cwd, env.explicit)] : []),
+    join(env.packageRoot, 'build', 'Release', 'fusionrank.node'),
+    ...(installed ? [join(dirname(installed), 'fusionrank.node')] : []),
   ];
 }
 
-function load(): NativeBinding {
-  const require = createRequire(import.meta.url);
-  // An explicit path is that binary or an error, never a silent fallback to
-  // another build (a benchmark of the wrong binary looks like a result).
-  const explicit = explicitAddon();
-  if (explicit) {
-    let reason = 'not found';
-    if (existsSync(explicit)) {
-      try {
-        return require(explicit) as NativeBinding;
-      } catch (error) {
-        reason = (error as Error).message.split('\n')[0];
-      }
+const firstLine = (error: unknown) => String((error as Error)?.message ?? error).split('\n')[0];
+
+function fixes(env: LoaderEnv): string[] {
+  const pkg = packageFor(env.host);
+  const h = env.host;
+  const lines = ['How to fix it:'];
+  if (pkg) {
+    lines.push(
+      `  - Install the platform package: npm install --include=optional (${pkg.name} is an optional dependency; it is skipped with --omit=optional or --no-optional)`,
+      `  - Installing for another machine (a Docker image built on a Mac, a CI cache): npm install --os=${h.platform} --cpu=${h.arch}${h.platform === 'linux' ? ` --libc=${h.libc ?? 'glibc'}` : ''}`,
+      '  - A package-lock.json created on another platform can lack this platform\'s optional packages (npm/cli#4828): delete node_modules and package-lock.json, then npm install',
+    );
+  }
+  lines.push(
+    '  - Build from source (CMake ≥ 3.15 and a C++17 compiler): npm explore fusionrank -- npm run build:native',
+    '  - Or point FUSIONRANK_NATIVE at a fusionrank.node built for this platform',
+  );
+  return lines;
+}
+
+/**
+ * Finds and loads the addon: `FUSIONRANK_NATIVE` (that file or an error, never
+ * a fallback), then a local `build/Release` (development), then the
+ * `@fusionrank/<platform>` package, whose version must equal fusionrank's.
+ * Every failure is one error that lists each attempt and the fixes.
+ * @internal exported for tests, which inject the environment
+ */
+export function resolveNative(env: LoaderEnv = defaultEnv()): { binding: NativeBinding; path: string; attempts: LoadAttempt[] } {
+  const attempts: LoadAttempt[] = [];
+  const tryLoad = (source: LoadAttempt['source'], path: string): NativeBinding | undefined => {
+    if (!env.exists(path)) {
+      attempts.push({ source, path, outcome: 'not found' });
+      return undefined;
     }
+    try {
+      const binding = env.load(path) as NativeBinding;
+      attempts.push({ source, path, outcome: 'loaded' });
+      return binding;
+    } catch (error) {
+      attempts.push({ source, path, outcome: `could not be loaded: ${firstLine(error)}` });
+      return undefined;
+    }
+  };
+  const list = () => attempts.map((a) => `  - ${a.source}: ${a.path} (${a.outcome})`);
+
+  if (env.explicit) {
+    const path = resolve(env.cwd, env.explicit);
+    const binding = tryLoad('FUSIONRANK_NATIVE', path);
+    if (binding) return { binding, path, attempts };
+    // An explicit path is that binary or an error (a benchmark of the wrong binary looks like a result).
     throw new FusionrankError(
-      `FUSIONRANK_NATIVE is set to ${process.env.FUSIONRANK_NATIVE}, but ${explicit} could not be loaded (${reason}). ` +
-        'Point it at a fusionrank.node built for this platform, or unset it to use the package\'s own build.',
+      `FUSIONRANK_NATIVE is set to ${env.explicit}, but ${path} ${attempts[0].outcome}. ` +
+        "Point it at a fusionrank.node built for this platform, or unset it to use the package's own build.",
       'ERR_FUSIONRANK_NATIVE_NOT_FOUND',
     );
   }
-  const tried: string[] = [];
-  for (const candidate of nativeCandidates()) {
-    if (!existsSync(candidate)) {
-      tried.push(`${candidate} (not found)`);
-      continue;
+
+  const local = join(env.packageRoot, 'build', 'Release', 'fusionrank.node');
+  const fromBuild = tryLoad('local build', local);
+  if (fromBuild) return { binding: fromBuild, path: local, attempts };
+
+  const pkg = packageFor(env.host);
+  const host = describeHost(env.host);
+  if (!pkg) {
+    throw new FusionrankError(
+      [
+        `fusionrank has no prebuilt package for ${host} (Node ${process.version}). Supported: ${PLATFORM_PACKAGES.map((p) => p.target).join(', ')}.`,
+        'Tried:',
+        ...list(),
+        'Build from source instead (CMake ≥ 3.15 and a C++17 compiler): npm explore fusionrank -- npm run build:native',
+      ].join('\n'),
+      'ERR_FUSIONRANK_UNSUPPORTED_PLATFORM',
+    );
+  }
+  const manifest = env.resolvePackage(pkg.name);
+  if (!manifest) {
+    attempts.push({ source: 'platform package', path: pkg.name, outcome: 'not installed' });
+  } else {
+    const installed = env.readVersion(manifest);
+    const path = join(dirname(manifest), 'fusionrank.node');
+    if (installed !== env.version) {
+      throw new FusionrankError(
+        `${pkg.name}@${installed ?? '(unknown version)'} is installed, but fusionrank is ${env.version}: the addon must come from the same release. ` +
+          `Install matching versions: npm install fusionrank@${env.version} ${pkg.name}@${env.version} (or delete node_modules and reinstall).`,
+        'ERR_FUSIONRANK_NATIVE_VERSION',
+      );
     }
-    try {
-      return require(candidate) as NativeBinding;
-    } catch (error) {
-      tried.push(`${candidate} (${(error as Error).message.split('\n')[0]})`);
-    }
+    const binding = tryLoad('platform package', path);
+    if (binding) return { binding, path, attempts };
   }
   throw new FusionrankError(
-    [
-      `Could not load the fusionrank native addon for ${process.platform}-${process.arch} (Node ${process.version}).`,
-      'Tried:',
-      ...tried.map((t) => `  - ${t}`),
-      'Possible fixes:',
-      '  - Reinstall so the install step can build or fetch it: npm rebuild fusionrank',
-      '  - Build from source: needs CMake >= 3.15 and a C++17 compiler (g++ or clang), then `npm run build:native`',
-      '  - Without CMake, the node-gyp fallback: `npm run build:native:gyp` (needs python3 and make)',
-      '  - Point FUSIONRANK_NATIVE at a fusionrank.node built elsewhere for this platform',
-    ].join('\n'),
+    [`Could not load the fusionrank native addon for ${host} (Node ${process.version}).`, 'Tried:', ...list(), ...fixes(env)].join('\n'),
     'ERR_FUSIONRANK_NATIVE_NOT_FOUND',
   );
+}
+
+function load(): NativeBinding {
+  const { binding, path } = resolveNative();
+  loadedFrom = path;
+  return binding;
+}
+
+let loadedFrom = '';
+
+/** The file the addon was loaded from. */
+export function nativePath(): string {
+  return loadedFrom;
 }
 
 /** The loaded addon, shared by every module of this thread. */
