@@ -1,41 +1,61 @@
 /**
  * Tiny, self-made stand-ins for CLIP used by the ingest tests and bench (no
- * downloads): ONNX image and text encoders written with onnx-proto, a
- * WordPiece tokenizer.json, and images drawn with sharp.
+ * downloads): ONNX image and text encoders written with @bufbuild/protobuf
+ * (the messages of src/rerank/onnx_pb.ts), a WordPiece tokenizer.json, and
+ * images drawn with sharp.
  */
-import { createRequire } from 'node:module';
+import { create, type MessageInitShape, toBinary } from '@bufbuild/protobuf';
 
+import {
+  AttributeProto_AttributeType,
+  AttributeProtoSchema,
+  type GraphProto,
+  GraphProtoSchema,
+  ModelProtoSchema,
+  NodeProtoSchema,
+  TensorProto_DataType as DataType,
+  TensorProtoSchema,
+  ValueInfoProtoSchema,
+} from '../src/rerank/onnx_pb.js';
 import { rng } from './harness.js';
-
-const require = createRequire(import.meta.url);
-type OnnxProto = typeof import('onnx-proto').onnx;
-const { onnx } = require('onnx-proto') as { onnx: OnnxProto };
-const DataType = onnx.TensorProto.DataType;
 
 type Dim = number | string;
 
 function valueInfo(name: string, elemType: number, dims: Dim[]) {
-  return onnx.ValueInfoProto.create({
+  return create(ValueInfoProtoSchema, {
     name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+    type: {
+      value: {
+        case: 'tensorType',
+        value: { elemType, shape: { dim: dims.map((d) => ({ value: typeof d === 'string' ? { case: 'dimParam' as const, value: d } : { case: 'dimValue' as const, value: BigInt(d) } })) } },
+      },
+    },
   });
 }
 
 function floatInitializer(name: string, dims: number[], values: Float32Array) {
-  return onnx.TensorProto.create({ name, dataType: DataType.FLOAT, dims, rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
+  return create(TensorProtoSchema, { name, dataType: DataType.FLOAT, dims: dims.map(BigInt), rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
 }
 
 function intsAttribute(name: string, ints: number[]) {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
+  return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.INTS, ints: ints.map(BigInt) });
 }
 
 function intAttribute(name: string, i: number) {
-  return onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+  return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.INT, i: BigInt(i) });
 }
 
-function encodeModel(graph: ReturnType<typeof onnx.GraphProto.create>): Uint8Array {
-  const model = onnx.ModelProto.create({ irVersion: 7, opsetImport: [{ domain: '', version: 13 }], producerName: 'fusionrank-fixtures', graph });
-  return onnx.ModelProto.encode(model).finish();
+function node(init: MessageInitShape<typeof NodeProtoSchema>) {
+  return create(NodeProtoSchema, init);
+}
+
+function graphProto(init: MessageInitShape<typeof GraphProtoSchema>): GraphProto {
+  return create(GraphProtoSchema, init);
+}
+
+function encodeModel(graph: GraphProto): Uint8Array {
+  const model = create(ModelProtoSchema, { irVersion: 7n, opsetImport: [{ domain: '', version: 13n }], producerName: 'fusionrank-fixtures', graph });
+  return toBinary(ModelProtoSchema, model);
 }
 
 function randomMatrix(rows: number, cols: number, seed: number): Float32Array {
@@ -66,11 +86,11 @@ export function imageEncoderModel(spec: ImageEncoderSpec = {}): Uint8Array {
   const batch: Dim = spec.fixedBatch ?? 'batch';
   const features = 3 * size * size;
   return encodeModel(
-    onnx.GraphProto.create({
+    graphProto({
       name: 'tiny_clip_vision',
       node: [
-        onnx.NodeProto.create({ opType: 'Flatten', input: ['pixel_values'], output: ['flat'], attribute: [intAttribute('axis', 1)] }),
-        onnx.NodeProto.create({ opType: 'Gemm', input: ['flat', 'projection'], output: ['image_embeds'] }),
+        node({ opType: 'Flatten', input: ['pixel_values'], output: ['flat'], attribute: [intAttribute('axis', 1)] }),
+        node({ opType: 'Gemm', input: ['flat', 'projection'], output: ['image_embeds'] }),
       ],
       initializer: [floatInitializer('projection', [features, dim], spec.projection ?? randomMatrix(features, dim, spec.seed ?? 7))],
       input: [valueInfo('pixel_values', DataType.FLOAT, [batch, 3, size, size])],
@@ -101,20 +121,20 @@ export function textEncoderModel(spec: TextEncoderSpec): Uint8Array {
   const dim = spec.dim ?? 8;
   const length = spec.contextLength ?? 16;
   const nodes = [
-    onnx.NodeProto.create({ opType: 'Gather', input: ['token_embedding', 'input_ids'], output: ['tokens'], attribute: [intAttribute('axis', 0)] }),
-    onnx.NodeProto.create({ opType: 'Cast', input: ['attention_mask'], output: ['mask_f'], attribute: [intAttribute('to', DataType.FLOAT)] }),
-    onnx.NodeProto.create({ opType: 'Unsqueeze', input: ['mask_f', 'axis_2'], output: ['mask_3d'] }),
-    onnx.NodeProto.create({ opType: 'Mul', input: ['tokens', 'mask_3d'], output: spec.hiddenStates ? ['last_hidden_state'] : ['masked'] }),
+    node({ opType: 'Gather', input: ['token_embedding', 'input_ids'], output: ['tokens'], attribute: [intAttribute('axis', 0)] }),
+    node({ opType: 'Cast', input: ['attention_mask'], output: ['mask_f'], attribute: [intAttribute('to', DataType.FLOAT)] }),
+    node({ opType: 'Unsqueeze', input: ['mask_f', 'axis_2'], output: ['mask_3d'] }),
+    node({ opType: 'Mul', input: ['tokens', 'mask_3d'], output: spec.hiddenStates ? ['last_hidden_state'] : ['masked'] }),
   ];
   if (!spec.hiddenStates)
-    nodes.push(onnx.NodeProto.create({ opType: 'ReduceMean', input: ['masked'], output: ['text_embeds'], attribute: [intsAttribute('axes', [1]), intAttribute('keepdims', 0)] }));
+    nodes.push(node({ opType: 'ReduceMean', input: ['masked'], output: ['text_embeds'], attribute: [intsAttribute('axes', [1]), intAttribute('keepdims', 0)] }));
   return encodeModel(
-    onnx.GraphProto.create({
+    graphProto({
       name: 'tiny_clip_text',
       node: nodes,
       initializer: [
         floatInitializer('token_embedding', [spec.vocabSize, dim], spec.embedding ?? randomMatrix(spec.vocabSize, dim, spec.seed ?? 11)),
-        onnx.TensorProto.create({ name: 'axis_2', dataType: DataType.INT64, dims: [1], int64Data: [2] }),
+        create(TensorProtoSchema, { name: 'axis_2', dataType: DataType.INT64, dims: [1n], int64Data: [2n] }),
       ],
       input: [valueInfo('input_ids', DataType.INT64, ['batch', length]), valueInfo('attention_mask', DataType.INT64, ['batch', length])],
       output: spec.hiddenStates
@@ -158,9 +178,9 @@ export function wordAxisEncoders(size = 8, words: readonly string[] = TOKENIZER_
 /** A model that is neither an image nor a text encoder: x [batch, 10] float → Relu → y. */
 export function notAnEncoderModel(): Uint8Array {
   return encodeModel(
-    onnx.GraphProto.create({
+    graphProto({
       name: 'not_an_encoder',
-      node: [onnx.NodeProto.create({ opType: 'Relu', input: ['x'], output: ['y'] })],
+      node: [node({ opType: 'Relu', input: ['x'], output: ['y'] })],
       input: [valueInfo('x', DataType.FLOAT, ['batch', 10])],
       output: [valueInfo('y', DataType.FLOAT, ['batch', 10])],
     }),
@@ -170,9 +190,9 @@ export function notAnEncoderModel(): Uint8Array {
 /** A dense model x [batch, inFeatures] → MatMul → y, heavy on weights (for the batching bench). */
 export function denseModel(inFeatures: number, outFeatures: number, seed = 3): Uint8Array {
   return encodeModel(
-    onnx.GraphProto.create({
+    graphProto({
       name: 'dense',
-      node: [onnx.NodeProto.create({ opType: 'MatMul', input: ['x', 'w'], output: ['y'] })],
+      node: [node({ opType: 'MatMul', input: ['x', 'w'], output: ['y'] })],
       initializer: [floatInitializer('w', [inFeatures, outFeatures], randomMatrix(inFeatures, outFeatures, seed))],
       input: [valueInfo('x', DataType.FLOAT, ['batch', inFeatures])],
       output: [valueInfo('y', DataType.FLOAT, ['batch', outFeatures])],

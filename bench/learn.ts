@@ -11,7 +11,7 @@
  * - `foldIn` of a user with 50 items.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -135,16 +135,20 @@ export async function benchLearn(config: BenchConfig): Promise<SuiteReport> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  // ---- quality on the planted fixture
-  const fixture = JSON.parse(readFileSync(join(packageRoot, 'test', 'fixtures', 'learn', 'als-planted.json'), 'utf8'));
-  const train = fixture.train as number[][];
-  const planted = await fitAls(
-    { users: Uint32Array.from(train, (t) => t[0]), items: Uint32Array.from(train, (t) => t[1]), weights: Float32Array.from(train, (t) => t[2]), userIds: Array.from({ length: fixture.users }, (_, i) => String(i)), itemIds: Array.from({ length: fixture.items }, (_, i) => String(i)) },
-    { ...fixture.params, threads },
-  );
-  const recall = recallAt10(planted, train, fixture.heldout);
-  summary.push({ check: 'planted recall@10 within 10 % of numpy ALS', value: `${recall.toFixed(3)} vs ${fixture.reference.recall10.toFixed(3)}`, pass: recall >= 0.9 * fixture.reference.recall10 });
-  summary.push({ check: 'planted recall@10 ≥ 3× popularity', value: `${(recall / fixture.popularity.recall10).toFixed(2)}× (${fixture.popularity.recall10.toFixed(3)})`, pass: recall >= 3 * fixture.popularity.recall10 });
+  // ---- quality on the planted fixture (a development checkout has it; an installed package does not)
+  const fixturePath = join(packageRoot, 'test', 'fixtures', 'learn', 'als-planted.json');
+  if (!existsSync(fixturePath)) notes.push(`planted-recall check skipped: ${fixturePath} is not in installed packages (run the bench from a checkout)`);
+  else {
+    const fixture = JSON.parse(readFileSync(fixturePath, 'utf8'));
+    const train = fixture.train as number[][];
+    const planted = await fitAls(
+      { users: Uint32Array.from(train, (t) => t[0]), items: Uint32Array.from(train, (t) => t[1]), weights: Float32Array.from(train, (t) => t[2]), userIds: Array.from({ length: fixture.users }, (_, i) => String(i)), itemIds: Array.from({ length: fixture.items }, (_, i) => String(i)) },
+      { ...fixture.params, threads },
+    );
+    const recall = recallAt10(planted, train, fixture.heldout);
+    summary.push({ check: 'planted recall@10 within 10 % of numpy ALS', value: `${recall.toFixed(3)} vs ${fixture.reference.recall10.toFixed(3)}`, pass: recall >= 0.9 * fixture.reference.recall10 });
+    summary.push({ check: 'planted recall@10 ≥ 3× popularity', value: `${(recall / fixture.popularity.recall10).toFixed(2)}× (${fixture.popularity.recall10.toFixed(3)})`, pass: recall >= 3 * fixture.popularity.recall10 });
+  }
 
   // ---- foldIn, 50 items
   const random = rng(config.seed + 5);

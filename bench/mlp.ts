@@ -2,7 +2,7 @@
  * `npx fusionrank bench mlp`: fusion-MLP inference, fusionrank against
  * onnxruntime-node (CPU, one intra-op thread) on the same .onnx files, with
  * GFLOP/s and the fraction of the FMA-throughput probe. The models are
- * written here, before any timing, with onnx-proto; the two-tower user tower
+ * written here, before any timing, with src/rerank/onnx-build.ts; the two-tower user tower
  * is the one PyTorch exported (test/fixtures/towers/user-tower.onnx).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';

@@ -3,18 +3,17 @@
  * file with seeded weights, and an onnxruntime-node wrapper that satisfies
  * the Ranker's RerankModel interface (async only: ORT's run is async).
  */
-import onnxProto from 'onnx-proto';
+import { create, toBinary } from '@bufbuild/protobuf';
 
+import { ModelProtoSchema, type NodeProto, NodeProtoSchema, TensorProto_DataType, type TensorProto, TensorProtoSchema, type TypeProto, TypeProtoSchema } from '../src/rerank/onnx_pb.js';
 import type { RerankModel } from '../src/scoring/ranker.js';
 import { rng } from './harness.js';
-
-const { onnx } = onnxProto;
 
 /** Serialises a Gemm/Relu MLP with the given layer sizes. */
 export function mlpOnnx(sizes: number[], seed: number): Uint8Array {
   const random = rng(seed);
-  const nodes = [];
-  const initializers = [];
+  const nodes: NodeProto[] = [];
+  const initializers: TensorProto[] = [];
   let input = 'input';
   for (let l = 0; l + 1 < sizes.length; l++) {
     const [fanIn, fanOut] = [sizes[l], sizes[l + 1]];
@@ -22,28 +21,37 @@ export function mlpOnnx(sizes: number[], seed: number): Uint8Array {
     const weights = Float32Array.from({ length: fanIn * fanOut }, () => (random() * 2 - 1) * scale);
     const bias = Float32Array.from({ length: fanOut }, () => (random() * 2 - 1) * 0.01);
     initializers.push(
-      onnx.TensorProto.create({ name: `W${l}`, dims: [fanIn, fanOut], dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(weights.buffer) }),
-      onnx.TensorProto.create({ name: `B${l}`, dims: [fanOut], dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(bias.buffer) }),
+      create(TensorProtoSchema, { name: `W${l}`, dims: [BigInt(fanIn), BigInt(fanOut)], dataType: TensorProto_DataType.FLOAT, rawData: new Uint8Array(weights.buffer) }),
+      create(TensorProtoSchema, { name: `B${l}`, dims: [BigInt(fanOut)], dataType: TensorProto_DataType.FLOAT, rawData: new Uint8Array(bias.buffer) }),
     );
     const last = l + 2 === sizes.length;
     const gemmOut = last ? 'output' : `H${l}`;
-    nodes.push(onnx.NodeProto.create({ opType: 'Gemm', input: [input, `W${l}`, `B${l}`], output: [gemmOut], name: `gemm${l}` }));
+    nodes.push(create(NodeProtoSchema, { opType: 'Gemm', input: [input, `W${l}`, `B${l}`], output: [gemmOut], name: `gemm${l}` }));
     if (!last) {
-      nodes.push(onnx.NodeProto.create({ opType: 'Relu', input: [gemmOut], output: [`R${l}`], name: `relu${l}` }));
+      nodes.push(create(NodeProtoSchema, { opType: 'Relu', input: [gemmOut], output: [`R${l}`], name: `relu${l}` }));
       input = `R${l}`;
     }
   }
-  const tensorType = (dim: number) =>
-    onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.FLOAT, shape: onnx.TensorShapeProto.create({ dim: [onnx.TensorShapeProto.Dimension.create({ dimParam: 'N' }), onnx.TensorShapeProto.Dimension.create({ dimValue: dim })] }) }) });
-  const graph = onnx.GraphProto.create({
-    name: 'fusion_mlp',
-    node: nodes,
-    initializer: initializers,
-    input: [onnx.ValueInfoProto.create({ name: 'input', type: tensorType(sizes[0]) })],
-    output: [onnx.ValueInfoProto.create({ name: 'output', type: tensorType(sizes[sizes.length - 1]) })],
+  const tensorType = (dim: number): TypeProto =>
+    create(TypeProtoSchema, {
+      value: {
+        case: 'tensorType',
+        value: { elemType: TensorProto_DataType.FLOAT, shape: { dim: [{ value: { case: 'dimParam', value: 'N' } }, { value: { case: 'dimValue', value: BigInt(dim) } }] } },
+      },
+    });
+  const model = create(ModelProtoSchema, {
+    irVersion: 8n,
+    producerName: 'fusionrank-bench',
+    opsetImport: [{ domain: '', version: 17n }],
+    graph: {
+      name: 'fusion_mlp',
+      node: nodes,
+      initializer: initializers,
+      input: [{ name: 'input', type: tensorType(sizes[0]) }],
+      output: [{ name: 'output', type: tensorType(sizes[sizes.length - 1]) }],
+    },
   });
-  const model = onnx.ModelProto.create({ irVersion: 8, producerName: 'fusionrank-bench', opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 17 })], graph });
-  return onnx.ModelProto.encode(model).finish();
+  return toBinary(ModelProtoSchema, model);
 }
 
 interface Ort {

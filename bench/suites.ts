@@ -8,4 +8,5 @@ export const suites: Record<string, () => Promise<Suite>> = {
   rank: async () => (await import('./rank.js')).benchRank,
   eval: async () => (await import('./eval.js')).benchEval,
   learn: async () => (await import('./learn.js')).benchLearn,
+  startup: async () => (await import('./startup.js')).benchStartup,
 };

@@ -17,6 +17,8 @@ export interface Capabilities {
 /**
  * Reports the SIMD tier in use. Set `FUSIONRANK_ISA=serial|avx2|avx512|avx512vnni|neon`
  * before loading to force a lower tier (a tier the CPU lacks is an error).
+ * GPUs are reported by `cudaCapabilities()`, which loads the CUDA package:
+ * this function stays free of that cost.
  *
  * @example
  * capabilities(); // { isa: 'avx512', best: 'avx512', available: ['avx512', 'avx2', 'serial'], bf16: false, version: '0.1.0' }

@@ -3,6 +3,9 @@
  * @packageDocumentation
  */
 export { capabilities, type Capabilities } from './capabilities.js';
+// The CUDA package loads on the first call, never on import.
+export { cudaCapabilities, type CudaInfo, type CudaGpu } from './cuda.js';
+export { nativePath } from './native.js';
 export { FusionrankError, type ErrorCode } from './errors.js';
 export { VectorStore, type Dtype, type VectorStoreOptions, type TopKResult, type TopKOptions, type TopKAsyncOptions } from './retrieval/vector-store.js';
 export {

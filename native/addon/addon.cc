@@ -163,6 +163,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitCatalog(env, exports);
   InitRanker(env, exports);
   InitAls(env, exports);
+#if defined(FR_CUDA)
+  InitCuda(env, exports);  // the CUDA package only (FR_CUDA=ON)
+#endif
   return exports;
 }
 

@@ -99,5 +99,8 @@ void InitFusionMlp(Napi::Env env, Napi::Object exports);
 void InitCatalog(Napi::Env env, Napi::Object exports);
 void InitRanker(Napi::Env env, Napi::Object exports);
 void InitAls(Napi::Env env, Napi::Object exports);
+#if defined(FR_CUDA)
+void InitCuda(Napi::Env env, Napi::Object exports);  // native/cuda/cuda_wrap.cc
+#endif
 
 }  // namespace fr

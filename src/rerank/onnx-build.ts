@@ -1,11 +1,25 @@
 /**
- * Writes small ONNX models with onnx-proto: the fixtures of the tests and
- * the bench, and a way to hand a FusionMlp-shaped network to onnxruntime.
+ * Writes small ONNX models with @bufbuild/protobuf and the messages generated
+ * from onnx.proto (./onnx_pb.ts): the fixtures of the tests and the bench,
+ * and a way to hand a FusionMlp-shaped network to onnxruntime.
  * Internal (not exported from the package root).
  */
-import onnxProto from 'onnx-proto';
+import { create, type MessageInitShape, toBinary } from '@bufbuild/protobuf';
 
-const { onnx } = onnxProto;
+import {
+  type AttributeProto,
+  AttributeProto_AttributeType,
+  AttributeProtoSchema,
+  ModelProtoSchema,
+  TensorProto_DataType,
+  type TensorProto,
+  TensorProtoSchema,
+  type ValueInfoProto,
+  ValueInfoProtoSchema,
+} from './onnx_pb.js';
+
+/** An int64 field's value (dims, attribute ints). */
+const int64 = (v: number): bigint => BigInt(v);
 
 export interface OnnxTensorSpec {
   name: string;
@@ -68,50 +82,60 @@ export function roundToHalf(value: number): number {
   return sign * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-export function tensorProto(t: OnnxTensorSpec): onnxProto.onnx.ITensorProto {
+export function tensorProto(t: OnnxTensorSpec): TensorProto {
   const encoding = t.encoding ?? 'raw';
-  if (encoding === 'float_data') return { name: t.name, dims: t.dims, dataType: 1, floatData: Array.from(t.values) };
+  const dims = t.dims.map(int64);
+  if (encoding === 'float_data') return create(TensorProtoSchema, { name: t.name, dims, dataType: TensorProto_DataType.FLOAT, floatData: Array.from(t.values) });
   if (encoding === 'int64') {
     const bytes = new Uint8Array(t.values.length * 8);
     const view = new DataView(bytes.buffer);
     for (let i = 0; i < t.values.length; i++) view.setBigInt64(i * 8, BigInt(t.values[i]), true);
-    return { name: t.name, dims: t.dims, dataType: 7, rawData: bytes };
+    return create(TensorProtoSchema, { name: t.name, dims, dataType: TensorProto_DataType.INT64, rawData: bytes });
   }
   if (encoding === 'f16') {
     const bytes = new Uint8Array(t.values.length * 2);
     const view = new DataView(bytes.buffer);
     for (let i = 0; i < t.values.length; i++) view.setUint16(i * 2, floatToHalf(t.values[i]), true);
-    return { name: t.name, dims: t.dims, dataType: 10, rawData: bytes };
+    return create(TensorProtoSchema, { name: t.name, dims, dataType: TensorProto_DataType.FLOAT16, rawData: bytes });
   }
   const bytes = new Uint8Array(t.values.length * 4);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < t.values.length; i++) view.setFloat32(i * 4, t.values[i], true);
-  return { name: t.name, dims: t.dims, dataType: 1, rawData: bytes };
+  return create(TensorProtoSchema, { name: t.name, dims, dataType: TensorProto_DataType.FLOAT, rawData: bytes });
 }
 
-function valueInfo(v: { name: string; dims: Array<number | string>; elemType?: number }): onnxProto.onnx.IValueInfoProto {
-  return {
+function valueInfo(v: { name: string; dims: Array<number | string>; elemType?: number }): ValueInfoProto {
+  return create(ValueInfoProtoSchema, {
     name: v.name,
-    type: { tensorType: { elemType: v.elemType ?? 1, shape: { dim: v.dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
-  };
+    type: {
+      value: {
+        case: 'tensorType',
+        value: {
+          elemType: v.elemType ?? TensorProto_DataType.FLOAT,
+          shape: { dim: v.dims.map((d) => ({ value: typeof d === 'string' ? { case: 'dimParam' as const, value: d } : { case: 'dimValue' as const, value: int64(d) } })) },
+        },
+      },
+    },
+  });
 }
 
-function attributeProto(name: string, value: NonNullable<OnnxNodeSpec['attributes']>[string]): onnxProto.onnx.IAttributeProto {
-  const T = onnx.AttributeProto.AttributeType;
-  if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
-  if (typeof value === 'object' && 'int' in value) return { name, type: T.INT, i: value.int };
-  if (typeof value === 'object' && 'float' in value) return { name, type: T.FLOAT, f: value.float };
-  if (typeof value === 'object' && 'ints' in value) return { name, type: T.INTS, ints: value.ints };
-  if (typeof value === 'object' && 'tensor' in value) return { name, type: T.TENSOR, t: tensorProto(value.tensor) };
-  return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
+function attributeProto(name: string, value: NonNullable<OnnxNodeSpec['attributes']>[string]): AttributeProto {
+  const T = AttributeProto_AttributeType;
+  const attr = (init: MessageInitShape<typeof AttributeProtoSchema>) => create(AttributeProtoSchema, { name, ...init });
+  if (typeof value === 'string') return attr({ type: T.STRING, s: new TextEncoder().encode(value) });
+  if (typeof value === 'object' && 'int' in value) return attr({ type: T.INT, i: int64(value.int) });
+  if (typeof value === 'object' && 'float' in value) return attr({ type: T.FLOAT, f: value.float });
+  if (typeof value === 'object' && 'ints' in value) return attr({ type: T.INTS, ints: value.ints.map(int64) });
+  if (typeof value === 'object' && 'tensor' in value) return attr({ type: T.TENSOR, t: tensorProto(value.tensor) });
+  return Number.isInteger(value) ? attr({ type: T.INT, i: int64(value) }) : attr({ type: T.FLOAT, f: value });
 }
 
 /** Serialises a graph as an ONNX model (IR 8, opset 17 by default). */
 export function buildOnnxModel(spec: OnnxGraphSpec): Uint8Array {
-  const model: onnxProto.onnx.IModelProto = {
-    irVersion: 8,
+  const model = create(ModelProtoSchema, {
+    irVersion: 8n,
     producerName: 'fusionrank',
-    opsetImport: [{ domain: '', version: spec.opset ?? 17 }, ...(spec.nodes.some((n) => n.domain === 'com.microsoft') ? [{ domain: 'com.microsoft', version: 1 }] : [])],
+    opsetImport: [{ domain: '', version: int64(spec.opset ?? 17) }, ...(spec.nodes.some((n) => n.domain === 'com.microsoft') ? [{ domain: 'com.microsoft', version: 1n }] : [])],
     graph: {
       name: 'graph',
       input: spec.inputs.map(valueInfo),
@@ -126,8 +150,8 @@ export function buildOnnxModel(spec: OnnxGraphSpec): Uint8Array {
         attribute: Object.entries(n.attributes ?? {}).map(([k, v]) => attributeProto(k, v)),
       })),
     },
-  };
-  return onnx.ModelProto.encode(model).finish();
+  });
+  return toBinary(ModelProtoSchema, model);
 }
 
 /** A dense ReLU MLP with random weights, as Gemm (transB=1, PyTorch layout) nodes. */

@@ -1,17 +1,37 @@
 /**
  * Lowers an ONNX graph to the native layer list. The protobuf is decoded by
- * onnx-proto (protobufjs); the graph must be a chain: one value flows from
- * the input(s) to the output, and every other operand is a constant.
+ * @bufbuild/protobuf with the messages generated from onnx.proto
+ * (./onnx_pb.ts, scripts/gen-onnx-proto.sh); the graph must be a chain: one
+ * value flows from the input(s) to the output, and every other operand is a
+ * constant.
  */
-import onnxProto from 'onnx-proto';
+import { create, fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
 
 import { FusionrankError } from '../errors.js';
 import { type Activation, bytesToFloat32, LayerListBuilder, type LayerSpec } from './layers.js';
+import {
+  type AttributeProto,
+  type ModelProto,
+  ModelProtoSchema,
+  type NodeProto,
+  NodeProtoSchema,
+  TensorProto_DataLocation,
+  TensorProto_DataType,
+  type TensorProto,
+  TensorProtoSchema,
+  type TensorShapeProto_Dimension,
+  type TypeProto,
+  type TypeProto_Tensor,
+} from './onnx_pb.js';
 
-const { onnx } = onnxProto;
-type NodeProto = onnxProto.onnx.INodeProto;
-type TensorProto = onnxProto.onnx.ITensorProto;
-type AttributeProto = onnxProto.onnx.IAttributeProto;
+/** A node the fusion passes write in place of a pattern. */
+const nodeProto = (init: MessageInitShape<typeof NodeProtoSchema>): NodeProto => create(NodeProtoSchema, init);
+/** A float tensor made here (Constant attributes, folded constants). */
+const tensorProto = (init: MessageInitShape<typeof TensorProtoSchema>): TensorProto => create(TensorProtoSchema, init);
+/** The tensor type of a value, or undefined (a sequence, map, optional or sparse type, or none). */
+const tensorTypeOf = (type: TypeProto | undefined): TypeProto_Tensor | undefined => (type?.value.case === 'tensorType' ? type.value.value : undefined);
+/** A dimension's dim_value as a number, or undefined when it is dim_param or unset. */
+const dimValueOf = (d: TensorShapeProto_Dimension): number | undefined => (d.value.case === 'dimValue' ? Number(d.value.value) : undefined);
 
 /** The ops FusionMlp lowers; anything else is reported with a pointer to OnnxModel. */
 export const SUPPORTED_OPS: readonly string[] = [
@@ -42,9 +62,17 @@ function fail(message: string, code: string, details: OnnxErrorDetails = {}): ne
   throw Object.assign(new FusionrankError(message, code), details);
 }
 
-const num = (v: unknown): number => (typeof v === 'number' ? v : v && typeof (v as { toNumber?: unknown }).toNumber === 'function' ? (v as { toNumber(): number }).toNumber() : Number(v));
+/** int64 fields decode as bigint: the number (inexact above 2^53, which every size check rejects). */
+const num = (v: number | bigint): number => Number(v);
 
-const DATA_TYPE = { FLOAT: 1, INT32: 6, INT64: 7, FLOAT16: 10, DOUBLE: 11, BFLOAT16: 16 } as const;
+const DATA_TYPE = {
+  FLOAT: TensorProto_DataType.FLOAT,
+  INT32: TensorProto_DataType.INT32,
+  INT64: TensorProto_DataType.INT64,
+  FLOAT16: TensorProto_DataType.FLOAT16,
+  DOUBLE: TensorProto_DataType.DOUBLE,
+  BFLOAT16: TensorProto_DataType.BFLOAT16,
+} as const;
 /** Largest tensor accepted, in elements (1 GiB of f32). */
 const MAX_ELEMENTS = 2 ** 28;
 
@@ -61,17 +89,17 @@ function tensorValues(c: Constant): Float32Array {
   if (c.values) return c.values;
   const t = c.tensor;
   const what = `Tensor '${c.name}'`;
-  if (num(t.dataLocation) === 1) fail(`${what} keeps its data in an external file, which FusionMlp does not read; save the model with all tensors inside the .onnx file`, 'ERR_FUSIONRANK_ONNX_EXTERNAL_DATA');
+  if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) fail(`${what} keeps its data in an external file, which FusionMlp does not read; save the model with all tensors inside the .onnx file`, 'ERR_FUSIONRANK_ONNX_EXTERNAL_DATA');
   if (t.segment) fail(`${what} is segmented, which FusionMlp does not support`, 'ERR_FUSIONRANK_ONNX_BAD_TENSOR');
   const count = c.dims.reduce((a, b) => a * b, 1);
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
-  const type = num(t.dataType);
+  const type = t.dataType;
   const mismatch = (have: number) => fail(`${what} declares shape [${c.dims.join(', ')}] (${count} values) but holds ${have}`, 'ERR_FUSIONRANK_ONNX_BAD_TENSOR');
   let out: Float32Array;
   if (type === DATA_TYPE.FLOAT) {
     if (raw) out = bytesToFloat32(raw, 'f32', count, what, 'ERR_FUSIONRANK_ONNX_BAD_TENSOR');
     else {
-      const data = t.floatData ?? [];
+      const data = t.floatData;
       if (data.length !== count) mismatch(data.length);
       out = Float32Array.from(data);
     }
@@ -80,7 +108,7 @@ function tensorValues(c: Constant): Float32Array {
     if (raw) out = bytesToFloat32(raw, dtype, count, what, 'ERR_FUSIONRANK_ONNX_BAD_TENSOR');
     else {
       // 16-bit values are stored one per int32_data entry.
-      const data = t.int32Data ?? [];
+      const data = t.int32Data;
       if (data.length !== count) mismatch(data.length);
       const bytes = new Uint8Array(count * 2);
       const view = new DataView(bytes.buffer);
@@ -90,7 +118,7 @@ function tensorValues(c: Constant): Float32Array {
   } else if (type === DATA_TYPE.DOUBLE) {
     if (raw) out = bytesToFloat32(raw, 'f64', count, what, 'ERR_FUSIONRANK_ONNX_BAD_TENSOR');
     else {
-      const data = t.doubleData ?? [];
+      const data = t.doubleData;
       if (data.length !== count) mismatch(data.length);
       out = Float32Array.from(data);
     }
@@ -102,14 +130,14 @@ function tensorValues(c: Constant): Float32Array {
 }
 
 function constantFromTensor(name: string, t: TensorProto): Constant {
-  const dims = (t.dims ?? []).map(num);
+  const dims = t.dims.map(num);
   if (dims.some((d) => !Number.isInteger(d) || d < 0) || dims.reduce((a, b) => a * b, 1) > MAX_ELEMENTS)
     fail(`Tensor '${name}' has an invalid shape [${dims.join(', ')}]`, 'ERR_FUSIONRANK_ONNX_BAD_TENSOR');
   return { name, dims, tensor: t };
 }
 
 function attribute(node: NodeProto, name: string): AttributeProto | undefined {
-  return (node.attribute ?? []).find((a) => a.name === name);
+  return node.attribute.find((a) => a.name === name);
 }
 function attrInt(node: NodeProto, name: string, fallback: number): number {
   const a = attribute(node, name);
@@ -117,11 +145,11 @@ function attrInt(node: NodeProto, name: string, fallback: number): number {
 }
 function attrFloat(node: NodeProto, name: string, fallback: number): number {
   const a = attribute(node, name);
-  return a ? (a.f ?? fallback) : fallback;
+  return a ? a.f : fallback;
 }
 function attrString(node: NodeProto, name: string, fallback: string): string {
   const a = attribute(node, name);
-  return a?.s ? new TextDecoder().decode(a.s) : fallback;
+  return a ? new TextDecoder().decode(a.s) : fallback;
 }
 
 function describeNode(node: NodeProto, index: number): string {
@@ -135,19 +163,20 @@ function unsupported(node: NodeProto, index: number, why?: string, hint?: string
       `FusionMlp runs MLPs only (${SUPPORTED_OPS.join(', ')}). ` +
       `Run this model with onnxruntime instead: import { OnnxModel } from 'fusionrank'; const model = await OnnxModel.load(path).`,
     why ? 'ERR_FUSIONRANK_ONNX_UNSUPPORTED' : 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_OP',
-    { op, node: node.name ?? '' },
+    { op, node: node.name },
   );
 }
 
 /** Decodes bytes as an ONNX ModelProto, or throws ERR_FUSIONRANK_ONNX_PARSE. */
-export function decodeOnnx(bytes: Uint8Array): onnxProto.onnx.ModelProto {
-  let model: onnxProto.onnx.ModelProto;
+export function decodeOnnx(bytes: Uint8Array): ModelProto {
+  let model: ModelProto;
   try {
-    model = onnx.ModelProto.decode(bytes);
+    // Unknown fields (a newer ONNX's) are skipped, not kept: nothing reads them.
+    model = fromBinary(ModelProtoSchema, bytes, { readUnknownFields: false });
   } catch (error) {
     fail(`Not a valid ONNX file: the protobuf could not be decoded (${(error as Error).message})`, 'ERR_FUSIONRANK_ONNX_PARSE');
   }
-  if (!model.graph || (model.graph.node ?? []).length === 0)
+  if (!model.graph || model.graph.node.length === 0)
     fail('Not a valid ONNX file: it holds no graph with nodes (is it truncated, or another format?)', 'ERR_FUSIONRANK_ONNX_PARSE');
   return model;
 }
@@ -223,7 +252,7 @@ function fuseErfGelu(nodes: NodeProto[], scalarOf: (name: string) => number | un
     }
     if (!pattern || last === undefined) return;
     for (const i of pattern) removed.add(i);
-    replacement.set(last, { opType: 'Gelu', name: `${erf.name || `erf#${e}`} (erf GELU pattern)`, input: [x], output: [nodes[last].output![0]], attribute: [] });
+    replacement.set(last, nodeProto({ opType: 'Gelu', name: `${erf.name || `erf#${e}`} (erf GELU pattern)`, input: [x], output: [nodes[last].output![0]] }));
   });
   if (!removed.size) return nodes;
   return nodes.flatMap((n, i) => (replacement.has(i) ? [replacement.get(i)!] : removed.has(i) ? [] : [n]));
@@ -248,7 +277,7 @@ function fuseSilu(nodes: NodeProto[]): NodeProto[] {
     const ins = mul.input ?? [];
     if (mul.opType !== 'Mul' || !standard(mul) || ins.length !== 2 || !((ins[0] === x && ins[1] === out) || (ins[1] === x && ins[0] === out))) return;
     removed.add(s);
-    replacement.set(m, { opType: 'Silu', name: `${mul.name || `mul#${m}`} (SiLU pattern)`, input: [x], output: [mul.output![0]], attribute: [] });
+    replacement.set(m, nodeProto({ opType: 'Silu', name: `${mul.name || `mul#${m}`} (SiLU pattern)`, input: [x], output: [mul.output![0]] }));
   });
   if (!removed.size) return nodes;
   return nodes.flatMap((n, i) => (replacement.has(i) ? [replacement.get(i)!] : removed.has(i) ? [] : [n]));
@@ -258,21 +287,21 @@ function fuseSilu(nodes: NodeProto[]): NodeProto[] {
 function intValues(c: Constant | undefined): number[] | undefined {
   if (!c) return undefined;
   const t = c.tensor;
-  const type = num(t.dataType);
+  const type = t.dataType;
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
   if (type === DATA_TYPE.INT64) {
     if (raw) {
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       return Array.from({ length: raw.byteLength >> 3 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
     }
-    return (t.int64Data ?? []).map(num);
+    return t.int64Data.map(num);
   }
   if (type === DATA_TYPE.INT32) {
     if (raw) {
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       return Array.from({ length: raw.byteLength >> 2 }, (_, i) => view.getInt32(i * 4, true));
     }
-    return t.int32Data ?? [];
+    return t.int32Data;
   }
   return undefined;
 }
@@ -355,13 +384,13 @@ function fuseDecomposedLayerNorm(nodes: NodeProto[], ctx: FusionContext): NodePr
       ctx.addConstant(scale, new Float32Array([1]));
     }
     for (const i of pattern) removed.add(i);
-    replacement.set(last, {
+    replacement.set(last, nodeProto({
       opType: 'LayerNormalization',
       name: `${nodes[m1].name || `reducemean#${m1}`} (decomposed LayerNorm pattern)`,
       input: shift ? [x, scale, shift] : [x, scale],
       output: [out(last)],
-      attribute: [{ name: 'epsilon', f: epsilon }, { name: 'axis', i: -1 }],
-    });
+      attribute: [{ name: 'epsilon', f: epsilon }, { name: 'axis', i: -1n }],
+    }));
   });
   if (!removed.size) return nodes;
   return nodes.flatMap((n, i) => (replacement.has(i) ? [replacement.get(i)!] : removed.has(i) ? [] : [n]));
@@ -373,7 +402,7 @@ type ScalarOf = (name: string) => number | undefined;
 /** Reduction axes of a Reduce* node: the `axes` attribute (opset < 18) or its second input. */
 function reduceAxes(n: NodeProto, ctx: FusionContext): number[] | undefined {
   const axesAttr = attribute(n, 'axes');
-  if (axesAttr) return (axesAttr.ints ?? []).map(num);
+  if (axesAttr) return axesAttr.ints.map(num);
   return n.input?.[1] ? intValues(ctx.constant(n.input[1])) : undefined;
 }
 
@@ -442,13 +471,13 @@ function fuseL2Normalize(nodes: NodeProto[], ctx: FusionContext): NodeProto[] {
     if (!isOp(next, 'Div') || nodes[next!].input?.[0] !== x || nodes[next!].input?.[1] !== value) return;
     pattern.push(next!);
     for (const i of pattern) removed.add(i);
-    replacement.set(next!, {
+    replacement.set(next!, nodeProto({
       opType: 'L2Normalize',
       name: `${reduce.name || `reducel2#${r}`} (F.normalize pattern)`,
       input: [x],
       output: [out(next!)],
       attribute: [{ name: 'epsilon', f: epsilon }],
-    });
+    }));
   });
   if (!removed.size) return nodes;
   return nodes.flatMap((n, i) => (replacement.has(i) ? [replacement.get(i)!] : removed.has(i) ? [] : [n]));
@@ -523,27 +552,27 @@ type Value =
 const ACTIVATION_OPS: Record<string, Activation> = { Relu: 'relu', Sigmoid: 'sigmoid', Tanh: 'tanh', LeakyRelu: 'leakyRelu' };
 
 /** Lowers a decoded model. Throws FusionrankError with an ERR_FUSIONRANK_ONNX_* code. */
-export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
+export function lowerOnnx(model: ModelProto): LoweredModel {
   const graph = model.graph!;
   const values = new Map<string, Value>();
   const constants = new Map<string, Constant>();
-  for (const t of graph.initializer ?? []) {
+  for (const t of graph.initializer) {
     if (!t.name) fail('An initializer has no name', 'ERR_FUSIONRANK_ONNX_PARSE');
     const c = constantFromTensor(t.name, t);
     constants.set(t.name, c);
     values.set(t.name, { kind: 'const', c });
   }
   // Constant nodes become constants up front (they may feed the GELU pattern).
-  const nodesIn = graph.node ?? [];
+  const nodesIn = graph.node;
   for (const n of nodesIn) {
     if (n.opType !== 'Constant' || (n.domain && n.domain !== 'ai.onnx')) continue;
     const out = n.output?.[0];
     if (!out) continue;
-    const a = (n.attribute ?? [])[0];
+    const a = n.attribute[0];
     let t: TensorProto | undefined;
     if (a?.name === 'value' && a.t) t = a.t;
-    else if (a?.name === 'value_float') t = { dataType: DATA_TYPE.FLOAT, dims: [], floatData: [a.f ?? 0] };
-    else if (a?.name === 'value_floats') t = { dataType: DATA_TYPE.FLOAT, dims: [(a.floats ?? []).length], floatData: a.floats ?? [] };
+    else if (a?.name === 'value_float') t = tensorProto({ dataType: DATA_TYPE.FLOAT, dims: [], floatData: [a.f] });
+    else if (a?.name === 'value_floats') t = tensorProto({ dataType: DATA_TYPE.FLOAT, dims: [BigInt(a.floats.length)], floatData: a.floats });
     if (!t) unsupported(n, nodesIn.indexOf(n), `A Constant with attribute '${a?.name ?? '(none)'}' is not supported`);
     const c = constantFromTensor(out, t);
     constants.set(out, c);
@@ -561,20 +590,20 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
 
   // Graph inputs (initializers may be listed as inputs too, in old IR versions).
   const inputs: Array<{ name: string; size: number; dims: number[] }> = [];
-  for (const vi of graph.input ?? []) {
+  for (const vi of graph.input) {
     if (!vi.name || constants.has(vi.name)) continue;
-    const tensorType = vi.type?.tensorType;
+    const tensorType = tensorTypeOf(vi.type);
     if (!tensorType) fail(`Graph input '${vi.name}' is not a tensor`, 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_TYPE');
-    if (num(tensorType.elemType) !== DATA_TYPE.FLOAT)
-      fail(`Graph input '${vi.name}' has ONNX element type ${num(tensorType.elemType)}; FusionMlp takes float32 inputs`, 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_TYPE');
+    if (tensorType.elemType !== DATA_TYPE.FLOAT)
+      fail(`Graph input '${vi.name}' has ONNX element type ${tensorType.elemType}; FusionMlp takes float32 inputs`, 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_TYPE');
     const dims = tensorType.shape?.dim ?? [];
     if (dims.length < 2)
       fail(`Graph input '${vi.name}' must have shape [batch, features...] but has rank ${dims.length}`, 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_SHAPE');
     const rest = dims.slice(1).map((d, i) => {
-      const v = d.dimValue !== undefined && d.dimValue !== null ? num(d.dimValue) : NaN;
+      const v = dimValueOf(d) ?? NaN;
       if (!(v > 0))
         fail(
-          `Graph input '${vi.name}' has a dynamic dimension ${i + 1} (${d.dimParam ? `'${d.dimParam}'` : 'unknown'}); only the first (batch) dimension may be dynamic`,
+          `Graph input '${vi.name}' has a dynamic dimension ${i + 1} (${d.value.case === 'dimParam' && d.value.value ? `'${d.value.value}'` : 'unknown'}); only the first (batch) dimension may be dynamic`,
           'ERR_FUSIONRANK_ONNX_DYNAMIC_DIM',
         );
       return v;
@@ -585,19 +614,19 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
     inputs.push({ name: vi.name, size, dims: rest });
   }
   if (inputs.length === 0) fail('The graph has no float input', 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_SHAPE');
-  const outputs = graph.output ?? [];
+  const outputs = graph.output;
   if (outputs.length !== 1)
     fail(`The graph has ${outputs.length} outputs; FusionMlp runs graphs with exactly one output (run others with OnnxModel)`, 'ERR_FUSIONRANK_ONNX_OUTPUTS');
-  const outputName = outputs[0].name ?? '';
-  const outputType = outputs[0].type?.tensorType;
-  if (outputType && num(outputType.elemType ?? 0) !== 0 && num(outputType.elemType) !== DATA_TYPE.FLOAT)
-    fail(`Graph output '${outputName}' has ONNX element type ${num(outputType.elemType)}; FusionMlp produces float32`, 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_TYPE');
+  const outputName = outputs[0].name;
+  const outputType = tensorTypeOf(outputs[0].type);
+  if (outputType && outputType.elemType !== 0 && outputType.elemType !== DATA_TYPE.FLOAT)
+    fail(`Graph output '${outputName}' has ONNX element type ${outputType.elemType}; FusionMlp produces float32`, 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_TYPE');
 
   const fusion: FusionContext = {
     scalarOf,
     constant: (name) => constants.get(name),
     addConstant: (name, v, dims) => {
-      const c: Constant = { name, dims: dims ?? [v.length], tensor: { dataType: DATA_TYPE.FLOAT }, values: v };
+      const c: Constant = { name, dims: dims ?? [v.length], tensor: tensorProto({ dataType: DATA_TYPE.FLOAT }), values: v };
       constants.set(name, c);
       values.set(name, { kind: 'const', c });
     },
@@ -607,7 +636,7 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
     ...fusion,
     values: (name) => {
       const c = constants.get(name);
-      if (!c || num(c.tensor.dataType ?? DATA_TYPE.FLOAT) === DATA_TYPE.INT64 || num(c.tensor.dataType ?? DATA_TYPE.FLOAT) === DATA_TYPE.INT32) return undefined;
+      if (!c || c.tensor.dataType === DATA_TYPE.INT64 || c.tensor.dataType === DATA_TYPE.INT32) return undefined;
       try {
         return tensorValues(c);
       } catch {
@@ -910,8 +939,9 @@ export function lowerOnnx(model: onnxProto.onnx.ModelProto): LoweredModel {
   if (flow.dims.length !== 1) fail(`Graph output '${outputName}' has rank ${flow.dims.length + 1}; FusionMlp produces [batch, features]`, 'ERR_FUSIONRANK_ONNX_UNSUPPORTED_SHAPE');
   if (builder.layers.length === 0) fail('The graph computes nothing FusionMlp can run (no layer between input and output)', 'ERR_FUSIONRANK_ONNX_UNSUPPORTED');
   const declared = outputType?.shape?.dim;
-  if (declared && declared.length === 2 && declared[1].dimValue !== undefined && declared[1].dimValue !== null && num(declared[1].dimValue) !== builder.width)
-    fail(`Graph output '${outputName}' declares ${num(declared[1].dimValue)} features but the graph computes ${builder.width}`, 'ERR_FUSIONRANK_ONNX_SHAPE_MISMATCH');
+  const declaredWidth = declared && declared.length === 2 ? dimValueOf(declared[1]) : undefined;
+  if (declaredWidth !== undefined && declaredWidth !== builder.width)
+    fail(`Graph output '${outputName}' declares ${declaredWidth} features but the graph computes ${builder.width}`, 'ERR_FUSIONRANK_ONNX_SHAPE_MISMATCH');
 
   const extraTensor = (name: string): Float32Array | undefined => {
     const c = constants.get(name);

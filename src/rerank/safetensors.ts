@@ -3,7 +3,7 @@
  * header, then raw little-endian tensors) and lowers a small JSON layer spec
  * over their tensors to the native layer list.
  */
-import { z } from 'zod';
+import * as v from 'valibot';
 
 import { FusionrankError, typeError } from '../errors.js';
 import { type Activation, ACTIVATIONS, bytesToFloat32, LayerListBuilder, type TensorDtype } from './layers.js';
@@ -61,56 +61,60 @@ export function parseSafetensors(bytes: Uint8Array): Map<string, SafetensorsTens
   return tensors;
 }
 
-const activation = z.enum(ACTIVATIONS as unknown as [Activation, ...Activation[]]);
-const tensorName = z.string().min(1);
-const layerSchema = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('linear'),
+const finite = v.pipe(v.number(), v.finite());
+const nonNegative = v.pipe(v.number(), v.finite(), v.minValue(0));
+const width = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(2 ** 20));
+const activation = v.picklist(ACTIVATIONS as unknown as [Activation, ...Activation[]]);
+const tensorName = v.pipe(v.string(), v.minLength(1));
+const layerSchema = v.variant('type', [
+  v.strictObject({
+    type: v.literal('linear'),
     weight: tensorName,
-    bias: tensorName.optional(),
+    bias: v.optional(tensorName),
     /** 'out-in' is PyTorch's nn.Linear layout (the default); 'in-out' is x @ W. */
-    layout: z.enum(['out-in', 'in-out']).optional(),
-    activation: activation.optional(),
-    alpha: z.number().finite().optional(),
+    layout: v.optional(v.picklist(['out-in', 'in-out'])),
+    activation: v.optional(activation),
+    alpha: v.optional(finite),
     /** Bounds of a `clip` activation (default unbounded). */
-    min: z.number().optional(),
-    max: z.number().optional(),
+    min: v.optional(v.number()),
+    max: v.optional(v.number()),
   }),
-  z.strictObject({ type: z.literal('layernorm'), weight: tensorName, bias: tensorName.optional(), epsilon: z.number().nonnegative().finite().optional() }),
-  z.strictObject({
-    type: z.literal('batchnorm'),
-    weight: tensorName.optional(),
-    bias: tensorName.optional(),
+  v.strictObject({ type: v.literal('layernorm'), weight: tensorName, bias: v.optional(tensorName), epsilon: v.optional(nonNegative) }),
+  v.strictObject({
+    type: v.literal('batchnorm'),
+    weight: v.optional(tensorName),
+    bias: v.optional(tensorName),
     mean: tensorName,
     variance: tensorName,
-    epsilon: z.number().nonnegative().finite().optional(),
+    epsilon: v.optional(nonNegative),
   }),
-  z.strictObject({ type: z.literal('activation'), activation, alpha: z.number().finite().optional(), min: z.number().optional(), max: z.number().optional() }),
+  v.strictObject({ type: v.literal('activation'), activation, alpha: v.optional(finite), min: v.optional(v.number()), max: v.optional(v.number()) }),
   /** x * scale / max(‖x‖₂, epsilon) per row: F.normalize (epsilon default 1e-12), times a temperature. */
-  z.strictObject({ type: z.literal('normalize'), epsilon: z.number().nonnegative().finite().optional(), scale: z.number().finite().optional() }),
-  z.strictObject({ type: z.literal('dropout'), p: z.number().optional() }),
-  z.strictObject({ type: z.literal('softmax') }),
+  v.strictObject({ type: v.literal('normalize'), epsilon: v.optional(nonNegative), scale: v.optional(finite) }),
+  v.strictObject({ type: v.literal('dropout'), p: v.optional(v.number()) }),
+  v.strictObject({ type: v.literal('softmax') }),
 ]);
-const specSchema = z.strictObject({
-  inputs: z.array(z.strictObject({ name: z.string().min(1), size: z.number().int().min(1).max(2 ** 20) })).min(1).optional(),
-  inputSize: z.number().int().min(1).max(2 ** 20).optional(),
-  layers: z.array(layerSchema).min(1),
+const specSchema = v.strictObject({
+  inputs: v.optional(v.pipe(v.array(v.strictObject({ name: v.pipe(v.string(), v.minLength(1)), size: width })), v.minLength(1))),
+  inputSize: v.optional(width),
+  layers: v.pipe(v.array(layerSchema), v.minLength(1)),
 });
 
 /** A layer spec over the tensors of a safetensors file. */
-export type SafetensorsSpec = z.input<typeof specSchema>;
+export type SafetensorsSpec = v.InferInput<typeof specSchema>;
 
-function specError(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): TypeError {
+function specError(issues: ReadonlyArray<v.BaseIssue<unknown>>): TypeError {
   const first = issues[0];
-  const at = first.path.length ? first.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)';
+  const path = (first.path ?? []).map((item) => item.key as PropertyKey);
+  const at = path.length ? path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)';
   return typeError(`Invalid FusionMlp spec at ${at}: ${first.message}`, 'ERR_FUSIONRANK_INVALID_SPEC');
 }
 
 /** Lowers a spec to the native layer list, checking every tensor against the running width. */
 export function lowerSafetensors(tensors: Map<string, SafetensorsTensor>, specInput: unknown): LoweredModel {
-  const parsed = specSchema.safeParse(specInput);
-  if (!parsed.success) throw specError(parsed.error.issues);
-  const spec = parsed.data;
+  const parsed = v.safeParse(specSchema, specInput);
+  if (!parsed.success) throw specError(parsed.issues);
+  const spec = parsed.output;
   const used = new Set<string>();
   const values = (name: string, where: string, shape?: number[]): Float32Array => {
     const t = tensors.get(name);
