@@ -290,7 +290,7 @@ export class GluedPeer {
 
   /** Starts the worker: regenerates the peer's data and loads (or builds and caches) its indexes. */
   static async start(init: PeerInit): Promise<{ peer: GluedPeer; ready: PeerReady }> {
-    const worker = new Worker(workerScript(import.meta.url, 'rank-glued.js'), { workerData: { fusionrankRankPeer: init } });
+    const worker = new Worker(workerScript(import.meta.url, 'rank-glued.js', 'bench'), { workerData: { fusionrankRankPeer: init } });
     const peer = new GluedPeer(worker);
     // The worker answers id 0 once its data and indexes are ready.
     const ready = (await new Promise((resolve, reject) => peer.#pending.set(0, { resolve, reject }))) as PeerReady;

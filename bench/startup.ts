@@ -29,7 +29,8 @@ async function measure(script: string, runs: number): Promise<number[]> {
 
 export async function benchStartup(config: BenchConfig): Promise<SuiteReport> {
   const runs = config.quick ? 5 : 25;
-  const entry = pathToFileURL(join(packageRoot, 'dist', 'src', 'index.js')).href;
+  // What `import 'fusionrank'` loads (package.json exports).
+  const entry = pathToFileURL(join(packageRoot, 'dist', 'bundle', 'index.js')).href;
   const fusionrank = await measure(`const t = performance.now(); const m = await import(${JSON.stringify(entry)}); m.capabilities(); console.log(performance.now() - t);`, runs);
   const floor = await measure(`const t = performance.now(); await import('node:zlib'); console.log(performance.now() - t);`, runs);
   const row = (name: string, ms: number[]) => ({

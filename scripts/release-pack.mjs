@@ -36,6 +36,7 @@ function run(command, argv, cwd = root) {
 
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 run('npx', ['tsc', '-p', 'tsconfig.json']);
+run(process.execPath, [join(root, 'scripts', 'bundle.mjs')]);
 const { PLATFORM_PACKAGES, hostPlatform, packageFor } = await import(join(root, 'dist', 'src', 'platform.js'));
 
 // What this machine builds: its own platform, and linux-arm64-gnu from linux-x64 when the cross compiler exists.

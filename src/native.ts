@@ -82,8 +82,12 @@ export interface LoaderEnv {
 
 function defaultEnv(): LoaderEnv {
   const require = createRequire(import.meta.url);
+  // The libc is read only when the platform package is looked for (a local build needs no detection).
+  let host: HostPlatform | undefined;
   return {
-    host: hostPlatform(),
+    get host() {
+      return (host ??= hostPlatform());
+    },
     explicit: process.env.FUSIONRANK_NATIVE || undefined,
     cwd: process.cwd(),
     packageRoot,

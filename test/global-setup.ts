@@ -1,7 +1,8 @@
 /**
  * Worker threads cannot start TypeScript files, so the pools and ONNX
  * sessions start their compiled workers from dist/ (src/util/worker-script.ts).
- * Before the tests run, compile when any source is newer than dist/.
+ * Before the tests run, compile (and bundle the entry points, which the
+ * README and install tests import) when any source is newer than dist/.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -29,4 +30,7 @@ export default function setup(): void {
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
   // tsc still emits JavaScript on type errors; those are `npm run typecheck`'s to report, so the tests go on.
   if (tsc.status !== 0) console.warn(`global-setup: tsc exited with ${tsc.status}; worker tests run against what it emitted`);
+  // The published entry points are bundled from dist/src (scripts/bundle.mjs).
+  const bundle = spawnSync(process.execPath, [join(root, 'scripts', 'bundle.mjs')], { stdio: 'inherit' });
+  if (bundle.status !== 0) throw new Error(`global-setup: scripts/bundle.mjs exited with ${bundle.status}`);
 }

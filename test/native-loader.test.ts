@@ -160,8 +160,13 @@ describe('resolveNative with an injected platform', () => {
   });
 
   it('detectLibc reads the process report as detect-libc does', () => {
-    expect(detectLibc(() => ({ header: { glibcVersionRuntime: '2.36' } }))).toBe('glibc');
-    expect(detectLibc(() => ({ header: {} }))).toBe('musl');
+    const noLdd = () => undefined;
+    expect(detectLibc(() => ({ header: { glibcVersionRuntime: '2.36' } }), noLdd)).toBe('glibc');
+    expect(detectLibc(() => ({ header: {} }), noLdd)).toBe('musl');
+    // The fast path: ldd's own text.
+    expect(detectLibc(() => ({ header: {} }), () => '#! /bin/sh\n# musl libc ldd')).toBe('musl');
+    expect(detectLibc(() => ({ header: {} }), () => 'Copyright (C) 2022 Free Software Foundation, Inc.\nGNU C Library')).toBe('glibc');
     expect(detectLibc()).toBe('glibc'); // this machine
+    expect(detectLibc(undefined, noLdd)).toBe('glibc'); // this machine, by the report
   });
 });

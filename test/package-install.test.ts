@@ -110,6 +110,23 @@ describe.skipIf(!onThisPlatform)('npm install fusionrank with install scripts re
     const result = JSON.parse(stdout.trim().split('\n').pop()!);
     expect(result.top).toBe('p1');
     expect(result.native).toBe(join(modules, '@fusionrank', 'linux-x64-gnu', 'fusionrank.node'));
+    // fusionrank/eval loads no addon; fusionrank/learn shares the main entry's classes.
+    writeFileSync(
+      join(app, 'subpaths.js'),
+      [
+        'globalThis.loaded = []; const dlopen = process.dlopen; process.dlopen = (m, f, ...r) => { globalThis.loaded.push(f); return dlopen(m, f, ...r); };',
+        "const { evaluate } = await import('fusionrank/eval');",
+        "const ndcg = evaluate({ q: { a: 1 } }, { q: { a: 0.5, b: 0.9 } }, ['ndcg']).mean.ndcg;",
+        'const afterEval = globalThis.loaded.length;',
+        "const { Catalog } = await import('fusionrank');",
+        "const { fitAls, writeItemFactors } = await import('fusionrank/learn');",
+        "const catalog = new Catalog({ vectors: { cf: { dim: 2 } }, fields: {} }); catalog.upsert([{ id: 'i' }]);",
+        "const written = writeItemFactors(catalog, await fitAls([{ user: 'u', item: 'i' }], { factors: 2, iterations: 1 }), 'cf').written;",
+        'console.log(JSON.stringify({ ndcg, afterEval, written }));',
+      ].join('\n'),
+    );
+    const { stdout: sub } = await exec(process.execPath, ['subpaths.js'], { cwd: app });
+    expect(JSON.parse(sub.trim().split('\n').pop()!)).toEqual({ ndcg: 1 / Math.log2(3), afterEval: 0, written: 1 });
     const { stdout: cli } = await exec(join(modules, '.bin', 'fusionrank'), ['--version'], { cwd: app });
     expect(cli.trim()).toBe(manifest.version);
   }, 600_000);

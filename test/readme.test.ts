@@ -12,9 +12,10 @@ import { describe, expect, it } from 'vitest';
 
 const exec = promisify(execFile);
 const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
-const entry = pathToFileURL(fileURLToPath(new URL('../dist/src/index.js', import.meta.url))).href;
-const evalEntry = pathToFileURL(fileURLToPath(new URL('../dist/src/eval/index.js', import.meta.url))).href;
-const learnEntry = pathToFileURL(fileURLToPath(new URL('../dist/src/learn/index.js', import.meta.url))).href;
+// The published entry points (package.json exports): the bundles in dist/bundle.
+const entry = pathToFileURL(fileURLToPath(new URL('../dist/bundle/index.js', import.meta.url))).href;
+const evalEntry = pathToFileURL(fileURLToPath(new URL('../dist/bundle/eval.js', import.meta.url))).href;
+const learnEntry = pathToFileURL(fileURLToPath(new URL('../dist/bundle/learn.js', import.meta.url))).href;
 
 function block(section: string, index = 0): string {
   const start = readme.indexOf(`## ${section}\n`);

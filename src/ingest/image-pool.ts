@@ -99,7 +99,7 @@ export class ImagePool {
       throw typeError(invalidParameter('calibrationImages', 'an integer in [2, 10000]', this.#calibrationImages));
     // Two tasks per thread: one decodes on libuv while the other converts to floats.
     this.#pool = new TaskPool(
-      workerScript(import.meta.url, 'workers/image-worker.js'),
+      workerScript(import.meta.url, 'workers/image-worker.js', 'src/ingest'),
       { threads: Math.min(8, availableParallelism()), tasksPerThread: 2, ...options },
       { preprocess: this.preprocessOptions },
       'image',

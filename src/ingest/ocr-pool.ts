@@ -87,7 +87,7 @@ export class OcrPool {
     this.langPath = langPath;
     const data: OcrWorkerData = { lang, langPath, gzip, maxPixels, minSide, minWordConfidence };
     // OCR takes seconds on large images: a longer default timeout than decoding.
-    this.#pool = new TaskPool(workerScript(import.meta.url, 'workers/ocr-worker.js'), { timeoutMs: 120_000, ...options, threads: options.threads ?? 1 }, data, 'OCR');
+    this.#pool = new TaskPool(workerScript(import.meta.url, 'workers/ocr-worker.js', 'src/ingest'), { timeoutMs: 120_000, ...options, threads: options.threads ?? 1 }, data, 'OCR');
   }
 
   /** Tasks submitted and not yet settled. */

@@ -203,7 +203,7 @@ export class OnnxModel {
       });
     }
     const data: OnnxWorkerData = { model: pathOrBytes, device, cudaKnownUnavailable: cudaUnavailable !== undefined, sessionOptions, cudaDeviceId };
-    const worker = new Worker(workerScript(import.meta.url, 'workers/onnx-worker.js'), { workerData: data });
+    const worker = new Worker(workerScript(import.meta.url, 'workers/onnx-worker.js', 'src/models'), { workerData: data });
     const listeners: Array<[string, (...args: any[]) => void]> = [];
     const reply = await new Promise<OnnxWorkerReply>((resolve, reject) => {
       listeners.push(['message', resolve]);

@@ -5,29 +5,27 @@
  * value flows from the input(s) to the output, and every other operand is a
  * constant.
  */
-import { create, fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
+import type { MessageInitShape } from '@bufbuild/protobuf';
 
 import { FusionrankError } from '../errors.js';
 import { type Activation, bytesToFloat32, LayerListBuilder, type LayerSpec } from './layers.js';
-import {
-  type AttributeProto,
-  type ModelProto,
-  ModelProtoSchema,
-  type NodeProto,
+import type {
+  AttributeProto,
+  ModelProto,
+  NodeProto,
   NodeProtoSchema,
-  TensorProto_DataLocation,
-  TensorProto_DataType,
-  type TensorProto,
+  TensorProto,
   TensorProtoSchema,
-  type TensorShapeProto_Dimension,
-  type TypeProto,
-  type TypeProto_Tensor,
+  TensorShapeProto_Dimension,
+  TypeProto,
+  TypeProto_Tensor,
 } from './onnx_pb.js';
+import { onnxProto } from './onnx-proto.js';
 
 /** A node the fusion passes write in place of a pattern. */
-const nodeProto = (init: MessageInitShape<typeof NodeProtoSchema>): NodeProto => create(NodeProtoSchema, init);
+const nodeProto = (init: MessageInitShape<typeof NodeProtoSchema>): NodeProto => onnxProto().create(onnxProto().NodeProto, init);
 /** A float tensor made here (Constant attributes, folded constants). */
-const tensorProto = (init: MessageInitShape<typeof TensorProtoSchema>): TensorProto => create(TensorProtoSchema, init);
+const tensorProto = (init: MessageInitShape<typeof TensorProtoSchema>): TensorProto => onnxProto().create(onnxProto().TensorProto, init);
 /** The tensor type of a value, or undefined (a sequence, map, optional or sparse type, or none). */
 const tensorTypeOf = (type: TypeProto | undefined): TypeProto_Tensor | undefined => (type?.value.case === 'tensorType' ? type.value.value : undefined);
 /** A dimension's dim_value as a number, or undefined when it is dim_param or unset. */
@@ -65,14 +63,10 @@ function fail(message: string, code: string, details: OnnxErrorDetails = {}): ne
 /** int64 fields decode as bigint: the number (inexact above 2^53, which every size check rejects). */
 const num = (v: number | bigint): number => Number(v);
 
-const DATA_TYPE = {
-  FLOAT: TensorProto_DataType.FLOAT,
-  INT32: TensorProto_DataType.INT32,
-  INT64: TensorProto_DataType.INT64,
-  FLOAT16: TensorProto_DataType.FLOAT16,
-  DOUBLE: TensorProto_DataType.DOUBLE,
-  BFLOAT16: TensorProto_DataType.BFLOAT16,
-} as const;
+/** onnx.proto's TensorProto.DataType numbers (fixed by the ONNX standard). */
+const DATA_TYPE = { FLOAT: 1, INT32: 6, INT64: 7, FLOAT16: 10, DOUBLE: 11, BFLOAT16: 16 } as const;
+/** TensorProto.DataLocation.EXTERNAL. */
+const EXTERNAL = 1;
 /** Largest tensor accepted, in elements (1 GiB of f32). */
 const MAX_ELEMENTS = 2 ** 28;
 
@@ -89,7 +83,7 @@ function tensorValues(c: Constant): Float32Array {
   if (c.values) return c.values;
   const t = c.tensor;
   const what = `Tensor '${c.name}'`;
-  if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) fail(`${what} keeps its data in an external file, which FusionMlp does not read; save the model with all tensors inside the .onnx file`, 'ERR_FUSIONRANK_ONNX_EXTERNAL_DATA');
+  if (t.dataLocation === EXTERNAL) fail(`${what} keeps its data in an external file, which FusionMlp does not read; save the model with all tensors inside the .onnx file`, 'ERR_FUSIONRANK_ONNX_EXTERNAL_DATA');
   if (t.segment) fail(`${what} is segmented, which FusionMlp does not support`, 'ERR_FUSIONRANK_ONNX_BAD_TENSOR');
   const count = c.dims.reduce((a, b) => a * b, 1);
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
@@ -172,7 +166,7 @@ export function decodeOnnx(bytes: Uint8Array): ModelProto {
   let model: ModelProto;
   try {
     // Unknown fields (a newer ONNX's) are skipped, not kept: nothing reads them.
-    model = fromBinary(ModelProtoSchema, bytes, { readUnknownFields: false });
+    model = onnxProto().fromBinary(onnxProto().ModelProto, bytes, { readUnknownFields: false });
   } catch (error) {
     fail(`Not a valid ONNX file: the protobuf could not be decoded (${(error as Error).message})`, 'ERR_FUSIONRANK_ONNX_PARSE');
   }

@@ -3,7 +3,9 @@
  * header, then raw little-endian tensors) and lowers a small JSON layer spec
  * over their tensors to the native layer list.
  */
-import * as v from 'valibot';
+import { createRequire } from 'node:module';
+
+import type * as Valibot from 'valibot';
 
 import { FusionrankError, typeError } from '../errors.js';
 import { type Activation, ACTIVATIONS, bytesToFloat32, LayerListBuilder, type TensorDtype } from './layers.js';
@@ -61,49 +63,61 @@ export function parseSafetensors(bytes: Uint8Array): Map<string, SafetensorsTens
   return tensors;
 }
 
-const finite = v.pipe(v.number(), v.finite());
-const nonNegative = v.pipe(v.number(), v.finite(), v.minValue(0));
-const width = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(2 ** 20));
-const activation = v.picklist(ACTIVATIONS as unknown as [Activation, ...Activation[]]);
-const tensorName = v.pipe(v.string(), v.minLength(1));
-const layerSchema = v.variant('type', [
-  v.strictObject({
-    type: v.literal('linear'),
-    weight: tensorName,
-    bias: v.optional(tensorName),
-    /** 'out-in' is PyTorch's nn.Linear layout (the default); 'in-out' is x @ W. */
-    layout: v.optional(v.picklist(['out-in', 'in-out'])),
-    activation: v.optional(activation),
-    alpha: v.optional(finite),
-    /** Bounds of a `clip` activation (default unbounded). */
-    min: v.optional(v.number()),
-    max: v.optional(v.number()),
-  }),
-  v.strictObject({ type: v.literal('layernorm'), weight: tensorName, bias: v.optional(tensorName), epsilon: v.optional(nonNegative) }),
-  v.strictObject({
-    type: v.literal('batchnorm'),
-    weight: v.optional(tensorName),
-    bias: v.optional(tensorName),
-    mean: tensorName,
-    variance: tensorName,
-    epsilon: v.optional(nonNegative),
-  }),
-  v.strictObject({ type: v.literal('activation'), activation, alpha: v.optional(finite), min: v.optional(v.number()), max: v.optional(v.number()) }),
-  /** x * scale / max(‖x‖₂, epsilon) per row: F.normalize (epsilon default 1e-12), times a temperature. */
-  v.strictObject({ type: v.literal('normalize'), epsilon: v.optional(nonNegative), scale: v.optional(finite) }),
-  v.strictObject({ type: v.literal('dropout'), p: v.optional(v.number()) }),
-  v.strictObject({ type: v.literal('softmax') }),
-]);
-const specSchema = v.strictObject({
-  inputs: v.optional(v.pipe(v.array(v.strictObject({ name: v.pipe(v.string(), v.minLength(1)), size: width })), v.minLength(1))),
-  inputSize: v.optional(width),
-  layers: v.pipe(v.array(layerSchema), v.minLength(1)),
-});
+/** The spec's schema, built on first use (valibot is loaded then, not when fusionrank is imported). */
+function buildSchema(v: typeof Valibot) {
+  const finite = v.pipe(v.number(), v.finite());
+  const nonNegative = v.pipe(v.number(), v.finite(), v.minValue(0));
+  const width = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(2 ** 20));
+  const activation = v.picklist(ACTIVATIONS as unknown as [Activation, ...Activation[]]);
+  const tensorName = v.pipe(v.string(), v.minLength(1));
+  const layerSchema = v.variant('type', [
+    v.strictObject({
+      type: v.literal('linear'),
+      weight: tensorName,
+      bias: v.optional(tensorName),
+      /** 'out-in' is PyTorch's nn.Linear layout (the default); 'in-out' is x @ W. */
+      layout: v.optional(v.picklist(['out-in', 'in-out'])),
+      activation: v.optional(activation),
+      alpha: v.optional(finite),
+      /** Bounds of a `clip` activation (default unbounded). */
+      min: v.optional(v.number()),
+      max: v.optional(v.number()),
+    }),
+    v.strictObject({ type: v.literal('layernorm'), weight: tensorName, bias: v.optional(tensorName), epsilon: v.optional(nonNegative) }),
+    v.strictObject({
+      type: v.literal('batchnorm'),
+      weight: v.optional(tensorName),
+      bias: v.optional(tensorName),
+      mean: tensorName,
+      variance: tensorName,
+      epsilon: v.optional(nonNegative),
+    }),
+    v.strictObject({ type: v.literal('activation'), activation, alpha: v.optional(finite), min: v.optional(v.number()), max: v.optional(v.number()) }),
+    /** x * scale / max(‖x‖₂, epsilon) per row: F.normalize (epsilon default 1e-12), times a temperature. */
+    v.strictObject({ type: v.literal('normalize'), epsilon: v.optional(nonNegative), scale: v.optional(finite) }),
+    v.strictObject({ type: v.literal('dropout'), p: v.optional(v.number()) }),
+    v.strictObject({ type: v.literal('softmax') }),
+  ]);
+  const specSchema = v.strictObject({
+    inputs: v.optional(v.pipe(v.array(v.strictObject({ name: v.pipe(v.string(), v.minLength(1)), size: width })), v.minLength(1))),
+    inputSize: v.optional(width),
+    layers: v.pipe(v.array(layerSchema), v.minLength(1)),
+  });
+  return specSchema;
+}
+
+let schema: ReturnType<typeof buildSchema> | undefined;
+let valibot: typeof Valibot | undefined;
+function specParser(): { v: typeof Valibot; schema: ReturnType<typeof buildSchema> } {
+  valibot ??= createRequire(import.meta.url)('valibot') as typeof Valibot;
+  schema ??= buildSchema(valibot);
+  return { v: valibot, schema };
+}
 
 /** A layer spec over the tensors of a safetensors file. */
-export type SafetensorsSpec = v.InferInput<typeof specSchema>;
+export type SafetensorsSpec = Valibot.InferInput<ReturnType<typeof buildSchema>>;
 
-function specError(issues: ReadonlyArray<v.BaseIssue<unknown>>): TypeError {
+function specError(issues: ReadonlyArray<Valibot.BaseIssue<unknown>>): TypeError {
   const first = issues[0];
   const path = (first.path ?? []).map((item) => item.key as PropertyKey);
   const at = path.length ? path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)';
@@ -112,6 +126,7 @@ function specError(issues: ReadonlyArray<v.BaseIssue<unknown>>): TypeError {
 
 /** Lowers a spec to the native layer list, checking every tensor against the running width. */
 export function lowerSafetensors(tensors: Map<string, SafetensorsTensor>, specInput: unknown): LoweredModel {
+  const { v, schema: specSchema } = specParser();
   const parsed = v.safeParse(specSchema, specInput);
   if (!parsed.success) throw specError(parsed.issues);
   const spec = parsed.output;
