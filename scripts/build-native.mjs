@@ -19,15 +19,10 @@ if (process.argv.includes('--if-missing') && existsSync(built)) process.exit(0);
 
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const tools = ['cmake-js', 'node-addon-api', 'node-api-headers', 'usearch'];
-const require = createRequire(join(root, 'package.json'));
-const missing = tools.filter((name) => {
-  try {
-    require.resolve(`${name}/package.json`);
-    return false;
-  } catch {
-    return true;
-  }
-});
+// Installed in this package's own node_modules: CMakeLists.txt reads usearch's
+// headers and node-addon-api from there (a package's exports map may hide
+// package.json from require.resolve, so the folder is what counts).
+const missing = tools.filter((name) => !existsSync(join(root, 'node_modules', name, 'package.json')));
 
 function run(command, args) {
   console.log(`fusionrank: ${command} ${args.join(' ')}`);
