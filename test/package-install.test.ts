@@ -129,5 +129,15 @@ describe.skipIf(!onThisPlatform)('npm install fusionrank with install scripts re
     expect(JSON.parse(sub.trim().split('\n').pop()!)).toEqual({ ndcg: 1 / Math.log2(3), afterEval: 0, written: 1 });
     const { stdout: cli } = await exec(join(modules, '.bin', 'fusionrank'), ['--version'], { cwd: app });
     expect(cli.trim()).toBe(manifest.version);
+
+    // Building from source is one documented command, never automatic: it fetches the build
+    // tools into fusionrank's own folder (not the app's package.json) and the loader then prefers the build.
+    const before = readFileSync(join(app, 'package.json'), 'utf8');
+    await exec('npm', ['explore', 'fusionrank', '--', 'npm', 'run', 'build:native'], { cwd: app, maxBuffer: 1 << 26, env: { ...process.env, npm_config_strict_allow_scripts: 'false' } });
+    expect(readFileSync(join(app, 'package.json'), 'utf8')).toBe(before);
+    const { stdout: rebuilt } = await exec(process.execPath, ['main.js'], { cwd: app });
+    const afterBuild = JSON.parse(rebuilt.trim().split('\n').pop()!);
+    expect(afterBuild.top).toBe('p1');
+    expect(afterBuild.native).toBe(join(modules, 'fusionrank', 'build', 'Release', 'fusionrank.node'));
   }, 600_000);
 });
