@@ -1,3 +1,4 @@
+import { cudaSummary, type CudaSummary } from './cuda.js';
 import { native, version, type NativeIsa } from './native.js';
 
 /** What the native core runs on this machine. */
@@ -12,18 +13,23 @@ export interface Capabilities {
   bf16: boolean;
   /** The fusionrank package version. */
   version: string;
+  /** The GPU side, from files only (see `CudaSummary`); `cudaCapabilities()` probes it. */
+  cuda: CudaSummary;
 }
 
 /**
  * Reports the SIMD tier in use. Set `FUSIONRANK_ISA=serial|avx2|avx512|avx512vnni|neon`
  * before loading to force a lower tier (a tier the CPU lacks is an error).
- * GPUs are reported by `cudaCapabilities()`, which loads the CUDA package:
- * this function stays free of that cost.
+ * `cuda` says whether a GPU can be used, from files only: it never loads the
+ * CUDA package nor initialises the driver (`cudaCapabilities()` does, and
+ * once it has, `cuda` reports its probe).
  *
  * @example
- * capabilities(); // { isa: 'avx512', best: 'avx512', available: ['avx512', 'avx2', 'serial'], bf16: false, version: '0.1.0' }
+ * capabilities();
+ * // { isa: 'avx512', best: 'avx512', available: ['avx512', 'avx2', 'serial'], bf16: false, version: '0.1.0',
+ * //   cuda: { available: false, devices: 0, driver: null, reason: '@fusionrank/linux-x64-gnu-cuda@0.1.0 is not installed', probed: false } }
  */
 export function capabilities(): Capabilities {
   const c = native.capabilities();
-  return { isa: c.isa, best: c.best, available: c.available, bf16: c.bf16, version };
+  return { isa: c.isa, best: c.best, available: c.available, bf16: c.bf16, version, cuda: cudaSummary() };
 }

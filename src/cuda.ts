@@ -15,7 +15,7 @@
  * This file must not import `./native.js` at run time: that would load the
  * CPU addon, and the CUDA addon is a whole addon of its own.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -286,4 +286,86 @@ export function resolveDevice(device: DeviceRequest): ResolvedDevice {
     });
   }
   return { device: 'cpu' };
+}
+
+/** `capabilities().cuda`: what can be known about the GPU side without loading anything. */
+export interface CudaSummary {
+  /**
+   * true when the CUDA addon is present (package at fusionrank's version, a
+   * local build or FUSIONRANK_CUDA_NATIVE), the NVIDIA driver is loaded and
+   * it has a GPU; after `cudaCapabilities()` has run, its probed answer.
+   */
+  available: boolean;
+  /** GPUs the NVIDIA kernel driver knows (/proc/driver/nvidia/gpus), or the probed count. */
+  devices: number;
+  /** The NVIDIA driver version (`'580.65.06'`, from /proc/driver/nvidia/version), or null without one. */
+  driver: string | null;
+  /** What is missing, or null; `'not probed …'` when only `cudaCapabilities()` can tell. */
+  reason: string | null;
+  /** false: from files only (no addon loaded, no driver initialised); true: from `cudaCapabilities()`'s probe. */
+  probed: boolean;
+}
+
+/** What the summary reads (injectable for tests). */
+export interface SummaryEnv {
+  loader: LoaderEnv;
+  readText(path: string): string | undefined;
+  list(path: string): string[] | undefined;
+}
+
+function defaultSummaryEnv(): SummaryEnv {
+  return {
+    loader: defaultEnv(),
+    readText: (path) => {
+      try {
+        return readFileSync(path, 'utf8');
+      } catch {
+        return undefined;
+      }
+    },
+    list: (path) => {
+      try {
+        return readdirSync(path);
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
+
+/**
+ * The GPU side of `capabilities()`, cheaply: never loads the CUDA addon nor
+ * initialises the driver (both are `cudaCapabilities()`'s). Reads whether the
+ * addon is there, the NVIDIA driver's version and GPU count from /proc; once
+ * `cudaCapabilities()` (or a GPU request) has probed, reports that instead.
+ * @internal exported for tests, which inject the environment
+ */
+export function cudaSummary(env: SummaryEnv = defaultSummaryEnv(), probed: CudaInfo | undefined = loaded?.info): CudaSummary {
+  if (probed) return { available: probed.available, devices: probed.devices, driver: probed.driver, reason: probed.reason, probed: true };
+  const l = env.loader;
+  const nvidia = env.readText('/proc/driver/nvidia/version');
+  const driver = nvidia ? (/Kernel Module\s+(?:for \S+\s+)?([0-9][0-9.]+)/.exec(nvidia)?.[1] ?? null) : null;
+  const devices = nvidia ? (env.list('/proc/driver/nvidia/gpus')?.length ?? 0) : 0;
+  const h = l.host;
+  const addon = l.explicit ? l.exists(resolve(l.cwd, l.explicit)) : localCudaBuilds(l.packageRoot).some((p) => l.exists(p)) || (() => {
+    if (h.platform !== 'linux' || h.arch !== 'x64' || (h.libc ?? 'glibc') !== 'glibc') return false;
+    const manifest = l.resolvePackage(CUDA_PACKAGE);
+    return manifest !== undefined && l.readVersion(manifest) === l.version;
+  })();
+  const missing = !addon
+    ? h.platform !== 'linux' || h.arch !== 'x64' || (h.libc ?? 'glibc') !== 'glibc'
+      ? `${CUDA_PACKAGE} is built for linux-x64 (glibc) only, and this is ${describeHost(h)}`
+      : `${CUDA_PACKAGE}@${l.version} is not installed`
+    : !nvidia
+      ? 'no NVIDIA driver is loaded (/proc/driver/nvidia/version is missing)'
+      : devices === 0
+        ? 'the NVIDIA driver reports no GPU'
+        : null;
+  return {
+    available: missing === null,
+    devices,
+    driver,
+    reason: missing ?? 'not probed: cudaCapabilities() loads the CUDA package and checks the driver version and compute capability',
+    probed: false,
+  };
 }

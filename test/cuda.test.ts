@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { CUDA_PACKAGE, describeProbe, resolveCuda, type NativeCudaBinding } from '../src/cuda.js';
+import { CUDA_PACKAGE, cudaSummary, describeProbe, resolveCuda, type NativeCudaBinding } from '../src/cuda.js';
 import type { LoaderEnv } from '../src/native.js';
 import { PLATFORM_PACKAGES } from '../src/platform.js';
 
@@ -322,7 +322,7 @@ describe('importing fusionrank', () => {
       { FUSIONRANK_CUDA_NATIVE: built ?? '/nonexistent/fusionrank.node' },
     );
     expect(r.row).toBe(0);
-    expect(r.caps).not.toHaveProperty('cuda');
+    expect(r.caps.cuda.probed).toBe(false); // from files only: the CUDA addon stays unloaded (below)
     expect(r.before).toHaveLength(1);
     expect(r.before[0]).not.toBe(built);
     expect(r.before[0]).not.toMatch(/cuda/);
@@ -348,5 +348,51 @@ describe('the CUDA package', () => {
     expect(template).toMatchObject({ name: CUDA_PACKAGE, os: ['linux'], cpu: ['x64'], libc: ['glibc'], files: ['fusionrank.node'], main: 'fusionrank.node', preferUnplugged: true });
     expect(template.scripts).toBeUndefined();
     expect(existsSync(join(root, 'npm', 'linux-x64-gnu-cuda', 'README.md'))).toBe(true);
+  });
+});
+
+describe('capabilities().cuda, from files only', () => {
+  const NVIDIA = 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06  Sun Jul 27 07:09:02 UTC 2025\nGCC version:  gcc version 12.2.0';
+  const summary = (loader: Partial<LoaderEnv>, proc: { version?: string; gpus?: string[] }) =>
+    cudaSummary(
+      { loader: fakeEnv(loader), readText: (p) => (p === '/proc/driver/nvidia/version' ? proc.version : undefined), list: (p) => (p === '/proc/driver/nvidia/gpus' ? proc.gpus : undefined) },
+      undefined,
+    );
+  const installed = { resolvePackage: () => '/app/node_modules/@fusionrank/linux-x64-gnu-cuda/package.json', readVersion: () => '1.2.3' };
+
+  it('package, driver and GPUs present: available, with the driver version and GPU count, not probed', () => {
+    expect(summary(installed, { version: NVIDIA, gpus: ['0000:01:00.0', '0000:02:00.0'] })).toEqual({
+      available: true,
+      devices: 2,
+      driver: '580.65.06',
+      reason: expect.stringContaining('not probed'),
+      probed: false,
+    });
+  });
+
+  it('names what is missing: the package, its version, the driver, a GPU, the platform', () => {
+    expect(summary({}, { version: NVIDIA, gpus: ['0'] }).reason).toBe(`${CUDA_PACKAGE}@1.2.3 is not installed`);
+    expect(summary({ ...installed, readVersion: () => '1.2.0' }, { version: NVIDIA, gpus: ['0'] }).available).toBe(false);
+    expect(summary(installed, {})).toMatchObject({ available: false, devices: 0, driver: null, reason: expect.stringContaining('no NVIDIA driver') });
+    expect(summary(installed, { version: NVIDIA, gpus: [] })).toMatchObject({ available: false, driver: '580.65.06', reason: 'the NVIDIA driver reports no GPU' });
+    expect(summary({ ...installed, host: { platform: 'darwin', arch: 'arm64' } }, { version: NVIDIA, gpus: ['0'] }).reason).toContain('linux-x64 (glibc) only');
+  });
+
+  it('after a probe, reports the probe', () => {
+    const probed = describeProbe({ status: 'no-driver', driverVersion: 0, runtimeVersion: 13000, deviceCount: 0, minComputeCapability: 75, error: 'cudaErrorInsufficientDriver', devices: [] }, '/x/fusionrank.node', '1.2.3');
+    expect(cudaSummary(undefined, probed)).toEqual({ available: false, devices: 0, driver: null, reason: probed.reason, probed: true });
+  });
+
+  it('capabilities() carries it and loads no CUDA addon', async () => {
+    const script = `
+      const loaded = []; const dlopen = process.dlopen; process.dlopen = (m, f, ...r) => { loaded.push(f); return dlopen(m, f, ...r); };
+      const { capabilities } = await import(${JSON.stringify(pathToFileURL(join(root, 'dist', 'bundle', 'index.js')).href)});
+      const { cuda } = capabilities();
+      console.log(JSON.stringify({ cuda, loaded }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, FUSIONRANK_CUDA_NATIVE: '' } });
+    const { cuda, loaded } = JSON.parse(stdout.trim().split('\n').pop()!);
+    expect(cuda.probed).toBe(false);
+    expect(typeof cuda.available).toBe('boolean');
+    expect(loaded.filter((f: string) => !f.endsWith(join('build', 'Release', 'fusionrank.node')))).toEqual([]);
   });
 });
