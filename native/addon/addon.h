@@ -5,7 +5,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <system_error>
 #if defined(__linux__)
 #include <pthread.h>
 #include <sched.h>
@@ -83,6 +85,33 @@ auto Guard(Napi::Env env, Fn&& body) -> decltype(body()) {
   } catch (const std::exception& e) {
     // Anything else escaping a binding would terminate the process.
     Throw(env, ErrorKind::kError, "ERR_FUSIONRANK_INTERNAL", e.what());
+  }
+}
+
+// What a job on a pool thread threw, as the worker's error: its code, kind
+// and message. A C++ exception escaping AsyncWorker::Execute would terminate
+// the process, so every Execute runs its body through CatchAll.
+struct JobFailure {
+  ErrorKind kind;
+  const char* code;
+  std::string message;
+};
+
+template <typename Fn>
+std::optional<JobFailure> CatchAll(Fn&& body) {
+  try {
+    body();
+    return std::nullopt;
+  } catch (const Error& e) {
+    return JobFailure{e.kind(), e.code(), e.what()};
+  } catch (const std::bad_alloc&) {
+    return JobFailure{ErrorKind::kRangeError, "ERR_FUSIONRANK_OUT_OF_MEMORY", "Out of memory"};
+  } catch (const std::system_error& e) {
+    return JobFailure{ErrorKind::kError, "ERR_FUSIONRANK_INTERNAL", std::string("Could not start a worker thread: ") + e.what()};
+  } catch (const std::exception& e) {
+    return JobFailure{ErrorKind::kError, "ERR_FUSIONRANK_INTERNAL", e.what()};
+  } catch (...) {
+    return JobFailure{ErrorKind::kError, "ERR_FUSIONRANK_INTERNAL", "Unknown native error"};
   }
 }
 

@@ -64,24 +64,17 @@ class FitWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     MarkPoolThreadBatch();
-    try {
+    const auto failure = CatchAll([&] {
       const auto started = std::chrono::steady_clock::now();
       AlsInput input{users_.data(), items_.data(), weighted_ ? weights_.data() : nullptr, users_.size(), n_users_, n_items_,
                      user_init_.empty() ? nullptr : user_init_.data(), item_init_.empty() ? nullptr : item_init_.data()};
       result_ = FitAls(kernels_, input, options_);
       seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    } catch (const Error& e) {
-      code_ = e.code();
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      code_ = "ERR_FUSIONRANK_OUT_OF_MEMORY";
-      SetError("Out of memory");
-    } catch (const std::system_error& e) {
-      code_ = "ERR_FUSIONRANK_INTERNAL";
-      SetError(std::string("Could not start a worker thread: ") + e.what());
-    } catch (const std::exception& e) {
-      code_ = "ERR_FUSIONRANK_INTERNAL";
-      SetError(e.what());
+    });
+    if (failure) {
+      kind_ = failure->kind;
+      code_ = failure->code;
+      SetError(failure->message);
     }
   }
 
@@ -103,10 +96,7 @@ class FitWorker : public Napi::AsyncWorker {
     deferred_.Resolve(out);
   }
 
-  void OnError(const Napi::Error& e) override {
-    const bool range = std::string(code_) != "ERR_FUSIONRANK_INTERNAL" && std::string(code_) != "ERR_FUSIONRANK_OUT_OF_MEMORY";
-    deferred_.Reject(MakeError(Env(), range ? ErrorKind::kRangeError : ErrorKind::kError, code_, e.Message()).Value());
-  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(MakeError(Env(), kind_, code_, e.Message()).Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
@@ -119,6 +109,7 @@ class FitWorker : public Napi::AsyncWorker {
   std::vector<float> user_init_, item_init_;
   AlsResult result_;
   double seconds_ = 0;
+  ErrorKind kind_ = ErrorKind::kError;
   const char* code_ = "ERR_FUSIONRANK_INTERNAL";
 };
 

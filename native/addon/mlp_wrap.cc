@@ -319,21 +319,13 @@ class FusionMlpWrap : public Napi::ObjectWrap<FusionMlpWrap> {
 
     void Execute() override {
       MarkPoolThreadBatch();
-      try {
+      const auto failure = CatchAll([&] {
         output_.resize(batch_ * mlp_->output_size());
         mlp_->ForwardParallel(kernels_, input_.data(), batch_, output_.data(), threads_);
-      } catch (const Error& e) {
-        code_ = e.code();
-        SetError(e.what());
-      } catch (const std::bad_alloc&) {
-        code_ = "ERR_FUSIONRANK_OUT_OF_MEMORY";
-        SetError("Out of memory");
-      } catch (const std::system_error& e) {
-        code_ = "ERR_FUSIONRANK_INTERNAL";
-        SetError(std::string("Could not start a worker thread: ") + e.what());
-      } catch (const std::exception& e) {
-        code_ = "ERR_FUSIONRANK_INTERNAL";
-        SetError(e.what());
+      });
+      if (failure) {
+        code_ = failure->code;
+        SetError(failure->message);
       }
     }
     void OnOK() override {

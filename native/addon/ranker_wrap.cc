@@ -638,19 +638,17 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
 
     void Execute() override {
       MarkPoolThreadBatch();
-      try {
+      const auto failure = CatchAll([&] {
         std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
         ApplyTower(kernels_, tower_, *ranker_->catalog(), *pending_);
         pending_->stage1 = ranker_->RunStage1(kernels_, pending_->request);
         if (model_) rerank_ = RunModel(kernels_, *model_, *ranker_, pending_->stage1, &rerank_us_);
         if (ranker_->plan().rerank_top == 0 || model_)
           stage2_ = ranker_->RunStage2(kernels_, pending_->request, pending_->stage1, Scores(), rerank_.size());
-      } catch (const Error& e) {
-        code_ = e.code();
-        SetError(e.what());
-      } catch (const std::bad_alloc&) {
-        code_ = "ERR_FUSIONRANK_OUT_OF_MEMORY";
-        SetError("Out of memory");
+      });
+      if (failure) {
+        code_ = failure->code;
+        SetError(failure->message);
       }
     }
     void OnOK() override {

@@ -219,20 +219,15 @@ class VectorStoreWrap : public Napi::ObjectWrap<VectorStoreWrap> {
 
     void Execute() override {
       MarkPoolThreadBatch();
-      try {
+      const auto failure = CatchAll([&] {
         const size_t n = all_rows_ ? view_.rows : rows_.size();
         result_ = fr::TopK(kernels_, view_, query_.get(), all_rows_ ? nullptr : rows_.data(), n,
                            k_, threads_);
-      } catch (const Error& e) {
-        kind_ = e.kind();
-        code_ = e.code();
-        SetError(e.what());
-      } catch (const std::bad_alloc&) {
-        kind_ = ErrorKind::kRangeError;
-        code_ = "ERR_FUSIONRANK_OUT_OF_MEMORY";
-        SetError("Out of memory");
-      } catch (const std::exception& e) {
-        SetError(e.what());
+      });
+      if (failure) {
+        kind_ = failure->kind;
+        code_ = failure->code;
+        SetError(failure->message);
       }
     }
     void OnOK() override { deferred_.Resolve(ToJs(Env(), result_)); }
