@@ -1,16 +1,11 @@
 import { writeFileSync } from 'node:fs';
 
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 
 import type { SuiteReport } from '../../bench/harness.js';
 import { suites } from '../../bench/suites.js';
 import { capabilities } from '../capabilities.js';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('Expected a positive integer.');
-  return n;
-}
+import { positiveInt } from './options.js';
 
 export function registerBench(program: Command): void {
   program

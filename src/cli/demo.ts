@@ -4,16 +4,11 @@
  */
 import { availableParallelism } from 'node:os';
 
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 
 import { Ranker } from '../scoring/ranker.js';
 import { SAMPLE_NOW, sampleCatalog, TOPIC_NAMES, type SampleItem } from './sample-catalog.js';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('Expected a positive integer.');
-  return n;
-}
+import { positiveInt } from './options.js';
 
 function pad(value: string | number, width: number, right = false): string {
   const s = typeof value === 'number' ? value.toFixed(3) : value;

@@ -14,6 +14,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { FusionrankError, rangeError } from '../errors.js';
 import type { ReportData } from '../eval/report.js';
 import type { AgreementResult, CompareRow, MetricName, Run } from '../eval/types.js';
+import { positiveInt, seedValue } from './options.js';
 
 // The evaluation modules are imported when the command runs, so the other
 // commands neither load them nor depend on them.
@@ -61,18 +62,6 @@ export interface EvalOutput {
   comparisons: CompareRow[];
   /** The agreement of each non-baseline run with the baseline. */
   agreement: (AgreementResult & { run: string; baseline: string })[];
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('Expected a positive integer.');
-  return n;
-}
-
-function seedValue(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n > 2 ** 32 - 1) throw new InvalidArgumentError('Expected an integer in [0, 2^32 - 1].');
-  return n;
 }
 
 function metricList(value: string): MetricName[] {

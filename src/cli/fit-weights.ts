@@ -13,6 +13,7 @@ import { FusionrankError } from '../errors.js';
 import type { ImpressionLog } from '../eval/types.js';
 import type { FitWeightsOptions, FitWeightsResult } from '../learn/weights.js';
 import type { RankerOptions, RankRequest } from '../scoring/ranker.js';
+import { positiveInt, seedValue } from './options.js';
 
 // The catalog, ranker and learning modules are imported when the command
 // runs: the other commands neither load them nor the native addon for them.
@@ -226,18 +227,6 @@ async function writeOut(path: string, text: string, what: string): Promise<void>
   } catch (error) {
     throw new FusionrankError(`Cannot write ${what} ${path}: ${(error as Error).message}`, 'ERR_FUSIONRANK_IO', { cause: error });
   }
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('Expected a positive integer.');
-  return n;
-}
-
-function seedValue(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n > 2 ** 32 - 1) throw new InvalidArgumentError('Expected an integer in [0, 2^32 - 1].');
-  return n;
 }
 
 function fractionValue(value: string): number {

@@ -19,14 +19,9 @@ import { Ingestor } from '../ingest/ingestor.js';
 import { OcrPool } from '../ingest/ocr-pool.js';
 import { ClipEncoder } from '../models/clip-encoder.js';
 import { DTYPES, type Dtype } from '../retrieval/vector-store.js';
+import { positiveInt } from './options.js';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif']);
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('Expected a positive integer.');
-  return n;
-}
 
 interface IngestCliOptions {
   imageModel?: string;

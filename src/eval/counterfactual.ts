@@ -13,6 +13,7 @@
 import { describe, invalidParameter, rangeError, typeError } from '../errors.js';
 import { rng } from '../util/random.js';
 import * as check from './check.js';
+import { compensatedSum, quantile } from './numeric.js';
 import { rankDocs } from './order.js';
 import type { ImpressionLog, Run } from './types.js';
 
@@ -750,27 +751,6 @@ function binomial(n: number, p: number, random: () => number): number {
   const u = 1 - random();
   const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
   return Math.min(n, Math.max(0, Math.round(n * p + z * Math.sqrt(variance))));
-}
-
-/** Neumaier-compensated sum. */
-function compensatedSum(values: Float64Array): number {
-  let s = 0;
-  let c = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    const t = s + v;
-    c += Math.abs(s) >= Math.abs(v) ? s - t + v : v - t + s;
-    s = t;
-  }
-  return s + c;
-}
-
-/** Quantile of sorted values with linear interpolation (numpy's default). */
-function quantile(sorted: Float64Array, q: number): number {
-  const h = (sorted.length - 1) * q;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
 }
 
 // ---------------------------------------------------------------------------

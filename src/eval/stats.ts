@@ -7,6 +7,7 @@
 import { FusionrankError, invalidParameter, rangeError, typeError } from '../errors.js';
 import { rng } from '../util/random.js';
 import * as check from './check.js';
+import { compensatedSum, quantile } from './numeric.js';
 import { evaluate, parseMetric } from './metrics.js';
 import type { CompareOptions, CompareRow, EvaluateOptions, PairedOptions, PairedResult, Qrels, Run } from './types.js';
 
@@ -128,19 +129,6 @@ function pairValues(a: unknown, b: unknown): [Float64Array, Float64Array] {
   return [x, y];
 }
 
-/** Neumaier-compensated sum: per-query means should not drift with n. */
-function sum(values: Float64Array): number {
-  let s = 0;
-  let c = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    const t = s + v;
-    c += Math.abs(s) >= Math.abs(v) ? s - t + v : v - t + s;
-    s = t;
-  }
-  return s + c;
-}
-
 function pairedCore(x: Float64Array, y: Float64Array, permutations: number, bootstrap: number, seed: number): PairedResult {
   const n = x.length;
   const d = new Float64Array(n);
@@ -155,7 +143,7 @@ function pairedCore(x: Float64Array, y: Float64Array, permutations: number, boot
     else ties++;
     if (d[i] !== d[0]) allEqual = false;
   }
-  const mean = sum(d) / n;
+  const mean = compensatedSum(d) / n;
   // Exact 0 when every d is the same, so the degenerate cases are decided by data, not rounding.
   let sd = 0;
   if (!allEqual) {
@@ -190,7 +178,7 @@ function pairedCore(x: Float64Array, y: Float64Array, permutations: number, boot
   const pRandomization = n <= 52 && 2 ** n <= permutations ? signFlipExact(d) : signFlipSampled(d, permutations, permState);
   const ci95 = bootstrapCI(d, bootstrap, bootState);
 
-  return { n, meanA: sum(x) / n, meanB: sum(y) / n, delta: mean, ci95, pTTest, pRandomization, effectSize, wins, ties, losses };
+  return { n, meanA: compensatedSum(x) / n, meanB: compensatedSum(y) / n, delta: mean, ci95, pTTest, pRandomization, effectSize, wins, ties, losses };
 }
 
 // ---------------------------------------------------------------------------
@@ -367,14 +355,6 @@ function bootstrapCI(d: Float64Array, resamples: number, state: number[]): [numb
   }
   means.sort();
   return [quantile(means, 0.025), quantile(means, 0.975)];
-}
-
-/** Quantile of sorted values with linear interpolation (numpy's default, Hyndman & Fan type 7). */
-function quantile(sorted: Float64Array, q: number): number {
-  const h = (sorted.length - 1) * q;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
 }
 
 // ---------------------------------------------------------------------------
