@@ -15,14 +15,14 @@
  * This file must not import `./native.js` at run time: that would load the
  * CPU addon, and the CUDA addon is a whole addon of its own.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { FusionrankError, invalidParameter, rangeError, typeError } from './errors.js';
-import type { LoaderEnv, NativeBinding } from './native.js';
-import { describeHost, hostPlatform } from './platform.js';
+import { processLoaderEnv, readPackageVersion, type LoaderEnv } from './loader-env.js';
+import type { NativeBinding } from './native.js';
+import { describeHost } from './platform.js';
 import { findPackageRoot } from './util/package-root.js';
 
 /** The npm name of the CUDA package. */
@@ -137,32 +137,9 @@ export function localCudaBuilds(packageRoot: string): string[] {
 }
 
 function defaultEnv(): LoaderEnv {
-  const require = createRequire(import.meta.url);
   const packageRoot = findPackageRoot(dirname(fileURLToPath(import.meta.url))) ?? process.cwd();
-  const readVersion = (path: string): string | undefined => {
-    try {
-      return JSON.parse(readFileSync(path, 'utf8')).version;
-    } catch {
-      return undefined;
-    }
-  };
-  return {
-    host: hostPlatform(),
-    explicit: process.env.FUSIONRANK_CUDA_NATIVE || undefined,
-    cwd: process.cwd(),
-    packageRoot,
-    version: readVersion(join(packageRoot, 'package.json')) ?? '0.0.0',
-    exists: existsSync,
-    load: (path) => require(path),
-    resolvePackage: (name) => {
-      try {
-        return require.resolve(`${name}/package.json`);
-      } catch {
-        return undefined;
-      }
-    },
-    readVersion,
-  };
+  const version = readPackageVersion(join(packageRoot, 'package.json')) ?? '0.0.0';
+  return processLoaderEnv({ explicit: process.env.FUSIONRANK_CUDA_NATIVE, packageRoot, version, from: import.meta.url });
 }
 
 /**

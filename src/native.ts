@@ -7,13 +7,13 @@
  *      same version), e.g. `@fusionrank/linux-x64-gnu`
  * and otherwise one error that lists what was tried and how to fix it.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { FusionrankError } from './errors.js';
-import { describeHost, hostPlatform, packageFor, PLATFORM_PACKAGES, type HostPlatform } from './platform.js';
+import { processLoaderEnv, type LoaderEnv } from './loader-env.js';
+import { describeHost, packageFor, PLATFORM_PACKAGES } from './platform.js';
 import { findPackageRoot } from './util/package-root.js';
 
 export type NativeIsa = 'avx512vnni' | 'avx512' | 'avx2' | 'neon' | 'serial';
@@ -64,51 +64,10 @@ export interface LoadAttempt {
   outcome: string;
 }
 
-/** What the loader reads from its surroundings (injectable for tests). */
-export interface LoaderEnv {
-  host: HostPlatform;
-  /** FUSIONRANK_NATIVE as given (resolved against `cwd`). */
-  explicit?: string;
-  cwd: string;
-  packageRoot: string;
-  version: string;
-  exists(path: string): boolean;
-  /** Loads a .node file (throws like `require` / `process.dlopen`). */
-  load(path: string): unknown;
-  /** The package.json path of an installed package, or undefined. */
-  resolvePackage(name: string): string | undefined;
-  readVersion(packageJson: string): string | undefined;
-}
+export type { LoaderEnv } from './loader-env.js';
 
 function defaultEnv(): LoaderEnv {
-  const require = createRequire(import.meta.url);
-  // The libc is read only when the platform package is looked for (a local build needs no detection).
-  let host: HostPlatform | undefined;
-  return {
-    get host() {
-      return (host ??= hostPlatform());
-    },
-    explicit: process.env.FUSIONRANK_NATIVE || undefined,
-    cwd: process.cwd(),
-    packageRoot,
-    version,
-    exists: existsSync,
-    load: (path) => require(path),
-    resolvePackage: (name) => {
-      try {
-        return require.resolve(`${name}/package.json`);
-      } catch {
-        return undefined;
-      }
-    },
-    readVersion: (path) => {
-      try {
-        return JSON.parse(readFileSync(path, 'utf8')).version;
-      } catch {
-        return undefined;
-      }
-    },
-  };
+  return processLoaderEnv({ explicit: process.env.FUSIONRANK_NATIVE, packageRoot, version, from: import.meta.url });
 }
 
 /** Candidate paths for the addon, in the order they are tried. */
