@@ -6,7 +6,6 @@
  * JSON (--json) and as a self-contained HTML report (--report).
  */
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -15,6 +14,7 @@ import { FusionrankError, rangeError } from '../errors.js';
 import type { ReportData } from '../eval/report.js';
 import type { AgreementResult, CompareRow, MetricName, Run } from '../eval/types.js';
 import { positiveInt, seedValue } from './options.js';
+import { finite, fixed, pText, signed, textTable, writeOut } from './text.js';
 
 // The evaluation modules are imported when the command runs, so the other
 // commands neither load them nor depend on them.
@@ -192,22 +192,6 @@ export function reportData(out: EvalOutput, title?: string): ReportData {
 
 // ---------------------------------------------------------------- text tables
 
-const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
-const fixed = (x: unknown, digits = 4): string => (finite(x) ? x.toFixed(digits) : '-');
-const signed = (x: unknown, digits = 4): string => (finite(x) ? `${x >= 0 ? '+' : '-'}${Math.abs(x).toFixed(digits)}` : '-');
-const pText = (p: unknown): string => (finite(p) ? (p < 0.001 ? '<0.001' : p.toFixed(3)) + (p < 0.05 ? ' *' : '') : '-');
-
-/** Rows of cells as aligned text: numbers (columns listed in `right`) right-aligned. */
-function textTable(header: string[], rows: string[][], right: Set<number>, indent = '  '): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    indent +
-    cells
-      .map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
-}
 
 /**
  * `runEval`'s output as the text `fusionrank eval` prints: per metric a row
@@ -243,14 +227,6 @@ export function formatEval(out: EvalOutput): string {
     parts.push(`\nagreement with ${out.baseline} (${depth})\n${textTable(['run', 'queries', 'tau', 'RBO', 'overlap', 'top-1 same', 'positions moved'], body, new Set([1, 2, 3, 4, 5, 6]))}`);
   }
   return parts.join('\n');
-}
-
-async function writeOut(path: string, text: string, what: string): Promise<void> {
-  try {
-    await writeFile(path, text);
-  } catch (error) {
-    throw new FusionrankError(`Cannot write ${what} ${path}: ${(error as Error).message}`, 'ERR_FUSIONRANK_IO', { cause: error });
-  }
 }
 
 /**

@@ -5,7 +5,7 @@
  * comparison with the current ones, and optionally write it all as JSON and
  * the ranker options with the fitted weights.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
@@ -14,6 +14,7 @@ import type { ImpressionLog } from '../eval/types.js';
 import type { FitWeightsOptions, FitWeightsResult } from '../learn/weights.js';
 import type { RankerOptions, RankRequest } from '../scoring/ranker.js';
 import { positiveInt, seedValue } from './options.js';
+import { fixed, pText, signed, textTable, writeOut } from './text.js';
 
 // The catalog, ranker and learning modules are imported when the command
 // runs: the other commands neither load them nor the native addon for them.
@@ -177,15 +178,6 @@ export async function runFitWeights(opts: FitWeightsCliOptions): Promise<FitWeig
   return fitWeights({ catalog, options }, requests, labels, fitOptions);
 }
 
-const fixed = (x: number, digits = 4) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
-const signed = (x: number, digits = 4) => (Number.isFinite(x) ? `${x >= 0 ? '+' : '-'}${Math.abs(x).toFixed(digits)}` : '-');
-const pText = (p: number) => (Number.isFinite(p) ? (p < 0.001 ? '<0.001' : p.toFixed(3)) + (p < 0.05 ? ' *' : '') : '-');
-
-function table(header: string[], rows: string[][], right: Set<number>): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `  ${cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ')}`.trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
-}
 
 /**
  * The text `fusionrank fit-weights` prints: the weights (current and
@@ -201,14 +193,14 @@ export function formatFitWeights(fit: FitWeightsResult): string {
   const parts = [
     `${fit.method} on ${fit.metric} (${fit.labels}) · ${splitText}: ${fit.train.queries} train, ${fit.test.queries} held-out queries · pool ${fit.pool.size}, depth ${fit.pool.depth}`,
     '',
-    table(
+    textTable(
       ['signal', 'current', 'fitted'],
       Object.keys(fit.weights).map((name) => [name, fixed(fit.current[name]), fixed(fit.weights[name])]),
       new Set([1, 2]),
     ),
     '',
     `${fit.metric}`,
-    table(
+    textTable(
       ['queries', 'n', 'current', 'fitted', 'delta', 'CI95', 'p (randomization)', 'W/T/L'],
       [
         ['train', String(fit.train.queries), fixed(fit.train.current), fixed(fit.train.fitted), signed(fit.train.fitted - fit.train.current), '', '', ''],
@@ -219,14 +211,6 @@ export function formatFitWeights(fit: FitWeightsResult): string {
   ];
   if (fit.warnings.length) parts.push('', ...fit.warnings.map((w) => `warning: ${w}`));
   return parts.join('\n');
-}
-
-async function writeOut(path: string, text: string, what: string): Promise<void> {
-  try {
-    await writeFile(path, text);
-  } catch (error) {
-    throw new FusionrankError(`Cannot write ${what} ${path}: ${(error as Error).message}`, 'ERR_FUSIONRANK_IO', { cause: error });
-  }
 }
 
 function fractionValue(value: string): number {
