@@ -32,9 +32,16 @@ for tool in cmake node g++ strip "$nvcc"; do
 done
 
 cd "$root"
+dir=build-cuda
+# Test files build in parallel (vitest workers): one build of build-cuda/ at
+# a time, the others wait and then find it up to date.
+mkdir -p "$dir"
+if command -v flock > /dev/null; then
+  exec 9> "$dir/.build-lock"
+  flock 9
+fi
 node_api_headers=$(node -p "require('node-api-headers').include_dir")
 node_addon_api=$(node -p "require('path').resolve(require('node-addon-api').include_dir)")
-dir=build-cuda
 generator=()
 if [[ -f $dir/CMakeCache.txt ]]; then
   generator=(-G "$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$dir/CMakeCache.txt")")

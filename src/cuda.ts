@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { FusionrankError, invalidParameter, rangeError, typeError } from './errors.js';
 import { processLoaderEnv, readPackageVersion, type LoaderEnv } from './loader-env.js';
 import type { NativeBinding } from './native.js';
+import type { LayerSpec } from './rerank/layers.js';
 import { describeHost } from './platform.js';
 import { findPackageRoot } from './util/package-root.js';
 
@@ -44,11 +45,74 @@ export interface NativeCudaProbe {
   devices: Array<{ index: number; name: string; computeCapability: number; memoryBytes: number; supported: boolean }>;
 }
 
+/** Where a `CudaRowSet` keeps its rows: `'auto'` (default) on the GPU while they fit, else pinned host memory streamed per search. */
+export type NativeCudaRowPlacement = 'auto' | 'device' | 'host';
+
+/** What `CudaRowSet#topKMany` resolves to: q x k rows and scores, best first (ties: lower row first). */
+export interface NativeCudaTopKMany {
+  rows: Uint32Array;
+  scores: Float32Array;
+  /** Results per query: k, clamped to the candidate count (0 with `scoresOnly`). */
+  k: number;
+  /** Wall time of the job on its pool thread (upload, scoring, selection, download). */
+  seconds: number;
+}
+
+/**
+ * Rows resident on one GPU for exact many-query top-k by dot product (the
+ * rows are L2-normalised binary16; scores come from f16 tensor-core tiles with
+ * f32 accumulation, the top k is selected on the device). No CUDA call is made
+ * before the first `write` or `topKMany`, so arguments are checked (with the
+ * CPU API's codes) on any machine.
+ */
+export interface NativeCudaRowSet {
+  dim(): number;
+  /** Rows written so far. */
+  size(): number;
+  /** Bytes held for the rows, on the GPU or pinned on the host. */
+  bytes(): number;
+  /** `'none'` before the first write and after `release`. */
+  placement(): 'none' | 'device' | 'host';
+  /**
+   * Rows `[firstRow, firstRow + n)` = `rows` (n x dim binary16); `firstRow <= size()`,
+   * so a write overwrites and/or appends. Synchronous; waits for searches in flight.
+   * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH, ERR_FUSIONRANK_ROW_OUT_OF_RANGE, ERR_FUSIONRANK_OUT_OF_MEMORY
+   * @throws {FusionrankError} ERR_FUSIONRANK_CUDA_UNAVAILABLE, ERR_FUSIONRANK_CUDA_FAILED
+   */
+  write(firstRow: number, rows: Uint16Array): void;
+  /** Frees the rows now (size 0; the set can be written again). */
+  release(): void;
+  /**
+   * Exact top-k of each query (q x dim raw floats, L2-normalised natively; a
+   * zero query scores 0 everywhere) over every row or over `rows`. k is at most
+   * `CUDA_MAX_K` and is clamped to the candidate count. `scoresOnly` runs the
+   * score tiles without the selection (a benchmark of the GEMM alone).
+   * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH, ERR_FUSIONRANK_INVALID_K, ERR_FUSIONRANK_ROW_OUT_OF_RANGE, ERR_FUSIONRANK_NON_FINITE (rejects), ERR_FUSIONRANK_OUT_OF_MEMORY (rejects)
+   */
+  topKMany(queries: Float32Array, k: number, rows?: Uint32Array, options?: { scoresOnly?: boolean }): Promise<NativeCudaTopKMany>;
+}
+
+/** A fusion MLP's forward pass on one GPU (dense layers in f16 or bf16 on tensor cores, f32 accumulation). */
+export interface NativeCudaMlp {
+  inputSize(): number;
+  outputSize(): number;
+  precision(): 'f16' | 'bf16';
+  /** batch x outputSize floats; the weights go to the GPU on the first call. */
+  forward(x: Float32Array, batch: number): Promise<Float32Array>;
+}
+
+/** The largest k `CudaRowSet#topKMany` selects on the device. */
+export const CUDA_MAX_K = 2048;
+
 /** The CUDA package's addon: the CPU addon's exports plus the CUDA ones. */
 export interface NativeCudaBinding extends NativeBinding {
   cudaProbe(): NativeCudaProbe;
   /** `a * x + y` on a GPU (synchronous): the package's trivial kernel, checked by the tests. */
   cudaSaxpy(a: number, x: Float32Array, y: Float32Array, device?: number): Float32Array;
+  /** Times a pinned host-to-device copy of `bytes` (median of five; synchronous): the bus's practical peak. */
+  cudaProbeH2D(bytes: number, device?: number): { bytes: number; seconds: number; gbPerSec: number };
+  CudaRowSet: new (dim: number, device?: number, placement?: NativeCudaRowPlacement) => NativeCudaRowSet;
+  CudaMlp: new (inputSize: number, layers: readonly LayerSpec[], precision: 'f16' | 'bf16', device?: number) => NativeCudaMlp;
 }
 
 /** One GPU as the probe saw it. */

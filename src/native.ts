@@ -35,6 +35,15 @@ export interface NativeVectorStore {
   topK(query: Float32Array, k: number, rows?: Uint32Array): NativeTopK;
   topKAsync(query: Float32Array, k: number, rows: Uint32Array | undefined, threads: number): Promise<NativeTopK>;
   probeRead(rows?: Uint32Array, threads?: number): number;
+  topKManyAsync(queries: Float32Array, k: number, rows: Uint32Array | undefined, threads: number): Promise<NativeTopKMany>;
+  exportF16(first: number, count: number): Uint16Array;
+}
+
+/** Many-query top-k: `k` per query (the requested k clamped to the candidate rows), q x k row-major. */
+export interface NativeTopKMany {
+  rows: Uint32Array;
+  scores: Float32Array;
+  k: number;
 }
 
 export interface NativeBinding {

@@ -11,7 +11,8 @@ namespace fr {
         score_u4_##suffix, probe_read_##suffix, probe_fma_##suffix, gemm_f32_##suffix,    \
         activate_f32_##suffix, normalize_f32_##suffix, kProbeFmaFlops_##suffix, nullptr,  \
         als_cg_##suffix,                                                                  \
-        als_gram_##suffix, als_loss_##suffix                                              \
+        als_gram_##suffix, als_loss_##suffix, score_many_f32_##suffix,                     \
+        score_many_f16_##suffix, score_many_i8_##suffix                                    \
   }
 
 const KernelTable& KernelsFor(Isa isa) {

@@ -2,6 +2,7 @@
 // blocks and fed to a bounded heap, so memory stays O(block + k).
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "vector_store.h"
@@ -21,6 +22,12 @@ class TopKHeap {
   void Push(float score, uint32_t row);
   void Merge(const TopKHeap& other);
   size_t size() const { return heap_.size(); }
+  // The score a new pair must reach to be kept: -inf until k pairs are held,
+  // then the worst kept score (a pair equal to it is kept when its row is
+  // lower, so callers skip only what is strictly below).
+  float Threshold() const {
+    return heap_.size() < k_ || k_ == 0 ? -std::numeric_limits<float>::infinity() : heap_.front().score;
+  }
   // Push for a batch: the best k of the kept and the new pairs are selected
   // in linear time (the same set as pushing them one by one).
   void PushMany(const float* scores, const uint32_t* rows, size_t n);

@@ -6,43 +6,18 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "../core/error.h"
+#include "cuda_internal.cuh"
 
 namespace fr {
+
+using namespace cuda_detail;
+
 namespace {
-
-std::string Describe(cudaError_t e) {
-  return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
-}
-
-// Maps a runtime error to the addon's error classes and codes.
-[[noreturn]] void ThrowCuda(cudaError_t e, const char* what) {
-  cudaGetLastError();  // clear a non-sticky error so later calls start clean
-  const std::string message = std::string(what) + " failed (" + Describe(e) + ")";
-  switch (e) {
-    case cudaErrorMemoryAllocation:
-      throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_OUT_OF_MEMORY", message);
-    case cudaErrorInsufficientDriver:
-    case cudaErrorNoDevice:
-    case cudaErrorInvalidDevice:
-    case cudaErrorNoKernelImageForDevice:
-    case cudaErrorUnsupportedPtxVersion:
-    case cudaErrorCallRequiresNewerDriver:
-    case cudaErrorSystemDriverMismatch:
-    case cudaErrorCompatNotSupportedOnDevice:
-    case cudaErrorDevicesUnavailable:
-    case cudaErrorInitializationError:
-      throw Error(ErrorKind::kError, "ERR_FUSIONRANK_CUDA_UNAVAILABLE", message);
-    default:
-      throw Error(ErrorKind::kError, "ERR_FUSIONRANK_CUDA_FAILED", message);
-  }
-}
-
-inline void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) ThrowCuda(e, what);
-}
 
 __global__ void SaxpyKernel(float a, const float* __restrict__ x, const float* __restrict__ y,
                             float* __restrict__ out, size_t n) {
@@ -50,14 +25,6 @@ __global__ void SaxpyKernel(float a, const float* __restrict__ x, const float* _
        i += static_cast<size_t>(gridDim.x) * blockDim.x)
     out[i] = fmaf(a, x[i], y[i]);
 }
-
-// Device buffers freed on every path (a throw included).
-struct DeviceBuffer {
-  float* ptr = nullptr;
-  ~DeviceBuffer() {
-    if (ptr) cudaFree(ptr);
-  }
-};
 
 }  // namespace
 
@@ -106,18 +73,49 @@ void CudaSaxpy(int device, float a, const float* x, const float* y, float* out, 
   if (n == 0) return;
   Check(cudaSetDevice(device), "cudaSetDevice");
   const size_t bytes = n * sizeof(float);
-  DeviceBuffer dx, dy, dout;
-  Check(cudaMalloc(&dx.ptr, bytes), "cudaMalloc");
-  Check(cudaMalloc(&dy.ptr, bytes), "cudaMalloc");
-  Check(cudaMalloc(&dout.ptr, bytes), "cudaMalloc");
-  Check(cudaMemcpy(dx.ptr, x, bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
-  Check(cudaMemcpy(dy.ptr, y, bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
+  DeviceArray<float> dx, dy, dout;
+  dx.Allocate(n, "cudaSaxpy's x");
+  dy.Allocate(n, "cudaSaxpy's y");
+  dout.Allocate(n, "cudaSaxpy's output");
+  Check(cudaMemcpy(dx.get(), x, bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
+  Check(cudaMemcpy(dy.get(), y, bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
   const unsigned threads = 256;
   const size_t wanted = (n + threads - 1) / threads;
   const unsigned blocks = static_cast<unsigned>(wanted < 65535 ? wanted : 65535);
-  SaxpyKernel<<<blocks, threads>>>(a, dx.ptr, dy.ptr, dout.ptr, n);
+  SaxpyKernel<<<blocks, threads>>>(a, dx.get(), dy.get(), dout.get(), n);
   Check(cudaGetLastError(), "SaxpyKernel launch");
-  Check(cudaMemcpy(out, dout.ptr, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy");
+  Check(cudaMemcpy(out, dout.get(), bytes, cudaMemcpyDeviceToHost), "cudaMemcpy");
+}
+
+CudaCopyTiming CudaProbeH2D(int device, size_t bytes) {
+  if (bytes == 0)
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "Expected a positive byte count for bytes");
+  UseDevice(device);
+  PinnedArray<unsigned char> host;
+  host.Allocate(bytes, "cudaProbeH2D");
+  std::fill(host.get(), host.get() + bytes, static_cast<unsigned char>(1));  // fault every page in first
+  DeviceArray<unsigned char> dev;
+  dev.Allocate(bytes, "cudaProbeH2D's device buffer");
+  Stream stream;
+  Event start(true), stop(true);
+  // One warm-up copy (first-touch costs in the driver), then the median of five.
+  Check(cudaMemcpyAsync(dev.get(), host.get(), bytes, cudaMemcpyHostToDevice, stream.get()), "cudaMemcpyAsync");
+  stream.Synchronize();
+  std::vector<float> ms;
+  for (int i = 0; i < 5; ++i) {
+    start.Record(stream.get());
+    Check(cudaMemcpyAsync(dev.get(), host.get(), bytes, cudaMemcpyHostToDevice, stream.get()), "cudaMemcpyAsync");
+    stop.Record(stream.get());
+    stop.Synchronize();
+    float elapsed = 0;
+    Check(cudaEventElapsedTime(&elapsed, start.get(), stop.get()), "cudaEventElapsedTime");
+    ms.push_back(elapsed);
+  }
+  std::sort(ms.begin(), ms.end());
+  CudaCopyTiming t;
+  t.seconds = ms[ms.size() / 2] / 1e3;
+  t.gb_per_sec = t.seconds > 0 ? static_cast<double>(bytes) / t.seconds / 1e9 : 0;
+  return t;
 }
 
 }  // namespace fr

@@ -17,6 +17,7 @@
 #include "core/cpu.h"
 #include "core/kernels/kernels.h"
 #include "core/mlp.h"
+#include "core/topk_many.h"
 #include "core/vector_store.h"
 
 namespace {
@@ -64,6 +65,34 @@ void CheckScores(const KernelTable& t, const KernelTable& s, std::mt19937& rando
       ScoreRange(t, view, qt.get(), 0, rows, got.data());
       ScoreRange(s, view, qs.get(), 0, rows, want.data());
       for (size_t i = 0; i < rows; ++i) Check(std::fabs(got[i] - want[i]) <= 2e-5f, isa, "score range", dim, i, got[i], want[i]);
+      // Many queries at once (topKMany's kernel) against serial single-query
+      // scores: every tile edge (query counts 1..9, row counts 1..13).
+      for (size_t nq : {1, 2, 3, 4, 5, 9}) {
+        std::vector<float> raw = RandomFloats(random, nq * dim);
+        AlignedPtr<float> qm = AllocateAligned<float>(nq * view.pdim);
+        std::vector<AlignedPtr<float>> qsv;
+        for (size_t q = 0; q < nq; ++q) {
+          AlignedPtr<float> one = PrepareQuery(t, raw.data() + q * dim, dim, view.pdim);
+          std::copy(one.get(), one.get() + view.pdim, qm.get() + q * view.pdim);
+          qsv.push_back(PrepareQuery(s, raw.data() + q * dim, dim, view.pdim));
+        }
+        for (size_t n : {1, 5, 6, 7, 13}) {
+          std::vector<float> many(nq * n), want(n);
+          for (bool gathered : {false, true}) {
+            const size_t first = gathered ? 0 : 3;
+            ScoreManyMatrix(t, view, qm.get(), nq, gathered ? order.data() : nullptr, first, n, many.data(), n);
+            for (size_t q = 0; q < nq; ++q) {
+              if (gathered)
+                Score(s, view, qsv[q].get(), order.data(), n, want.data());
+              else
+                ScoreRange(s, view, qsv[q].get(), first, n, want.data());
+              for (size_t i = 0; i < n; ++i)
+                Check(std::fabs(many[q * n + i] - want[i]) <= 2e-5f, isa, gathered ? "many gathered" : "many range", dim, nq * 100 + n,
+                      many[q * n + i], want[i]);
+            }
+          }
+        }
+      }
       std::vector<float> dt(dim), ds(dim);
       for (uint32_t r = 0; r < rows; r += 6) {
         DecodeRow(t, view, r, dt.data());

@@ -18,5 +18,6 @@ registerBench(program);
 registerIngest(program);
 (await import('./eval.js')).registerEval(program);
 (await import('./fit-weights.js')).registerFitWeights(program);
+(await import('./batch.js')).registerBatch(program);
 
 await program.parseAsync(process.argv);

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 
 import { invalidParameter, rangeError, typeError, withCallerStack } from '../errors.js';
 import { native, type NativeVectorStore } from '../native.js';
+import type { DeviceRequest } from '../cuda.js';
 import { optionalOptions, optionalUint32Array, requireFloat32Array, requireInteger, requireOneOf } from '../util/validate.js';
 
 /** Storage type of the rows. Queries are always f32. */
@@ -38,6 +39,31 @@ export interface TopKAsyncOptions extends TopKOptions {
 }
 
 /**
+ * `topKMany`'s result: for query i, its rows and scores are the slice
+ * [i * k, (i + 1) * k), best first (ties: lower row first).
+ */
+export interface TopKManyResult {
+  /** Results per query: the requested k, clamped to the number of candidate rows. */
+  k: number;
+  rows: Uint32Array;
+  scores: Float32Array;
+}
+
+export interface TopKManyOptions extends TopKOptions {
+  /**
+   * `'cpu'` (default), `'cuda'` (the GPU of the CUDA package, or
+   * ERR_FUSIONRANK_CUDA_UNAVAILABLE) or `'auto'` (the GPU when one is usable,
+   * else the CPU with one warning per process).
+   */
+  device?: DeviceRequest;
+  /** CPU threads (default: all cores, at most 64). */
+  threads?: number;
+}
+
+/** Writes remembered for the GPU's copy of the rows (`changesSince`); older ones mean "re-upload all". */
+const WRITE_LOG_LIMIT = 256;
+
+/**
  * Vectors are normalised on the way in; a zero vector is kept as zeros and
  * its cosine with any query is 0 (never NaN). A zero query scores 0 against
  * every row.
@@ -51,6 +77,9 @@ export class VectorStore {
   readonly dim: number;
   readonly dtype: Dtype;
   readonly #native: NativeVectorStore;
+  #version = 0;
+  /** [version after the write, first row, count] of the latest writes. */
+  #writes: Array<[number, number, number]> = [];
 
   /**
    * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when options are not an object or dim is not a number
@@ -81,7 +110,9 @@ export class VectorStore {
    * @throws {RangeError} ERR_FUSIONRANK_NON_FINITE when a value is NaN or Infinity (nothing is added)
    */
   add(vectors: Float32Array): number {
-    return this.#native.add(this.#vectors(vectors, 'vectors'));
+    const first = this.#native.add(this.#vectors(vectors, 'vectors'));
+    this.#wrote(first, vectors.length / this.dim);
+    return first;
   }
 
   /**
@@ -91,6 +122,37 @@ export class VectorStore {
   set(row: number, vectors: Float32Array): void {
     requireInteger(row, 'row', 0, 0xffffffff, 'ERR_FUSIONRANK_ROW_OUT_OF_RANGE');
     this.#native.set(row, this.#vectors(vectors, 'vectors'));
+    this.#wrote(row, vectors.length / this.dim);
+  }
+
+  /** @internal Bumps on every add / set: what a copy of the rows (the GPU's) compares against. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /**
+   * @internal The row ranges written since `version`, as [first, count]
+   * pairs in write order, or null when they are no longer remembered (the
+   * caller then copies every row again).
+   */
+  changesSince(version: number): Array<[number, number]> | null {
+    if (version === this.#version) return [];
+    const oldest = this.#writes[0];
+    if (!oldest || version < oldest[0] - 1 || version > this.#version) return null;
+    return this.#writes.filter(([v]) => v > version).map(([, first, count]) => [first, count]);
+  }
+
+  /** @internal Rows [first, first + count) as stored (normalised, dequantised), as IEEE binary16: count x dim. */
+  exportF16(first: number, count: number): Uint16Array {
+    requireInteger(first, 'first', 0, 0xffffffff, 'ERR_FUSIONRANK_ROW_OUT_OF_RANGE');
+    requireInteger(count, 'count', 0, 0xffffffff, 'ERR_FUSIONRANK_ROW_OUT_OF_RANGE');
+    return this.#native.exportF16(first, count);
+  }
+
+  #wrote(first: number, count: number): void {
+    this.#version++;
+    this.#writes.push([this.#version, first, count]);
+    if (this.#writes.length > WRITE_LOG_LIMIT) this.#writes.shift();
   }
 
   /**
@@ -149,6 +211,46 @@ export class VectorStore {
     const caller = new Error();
     try {
       return await this.#native.topKAsync(this.#query(query), this.#k(k), optionalUint32Array(opts.rows, 'options.rows'), threads);
+    } catch (error) {
+      throw withCallerStack(error, caller);
+    }
+  }
+
+  /**
+   * Exact top-k for many queries at once: `queries` holds q vectors of `dim`
+   * floats, back to back. The scores are a blocked matrix product of the
+   * queries and the rows (the same SIMD tiers as `topK`), on the libuv pool
+   * and `threads` cores; the event loop stays free. Results equal `topK` per
+   * query except where two scores differ only in float rounding (a
+   * different summation order). `k` above the number of candidate rows is
+   * clamped to it (the result's `k`). Rows added while it runs are not seen.
+   *
+   * @example
+   * const { k, rows, scores } = await store.topKMany(userVectors, 100);
+   * const firstUsersRows = rows.subarray(0, k);
+   * @throws {RangeError} ERR_FUSIONRANK_DIM_MISMATCH when queries.length is not a positive multiple of dim
+   * @throws {RangeError} ERR_FUSIONRANK_NON_FINITE when a query holds NaN or Infinity (the message names the query)
+   * @throws {RangeError} ERR_FUSIONRANK_INVALID_K when k is not a positive integer
+   * @throws {RangeError} ERR_FUSIONRANK_ROW_OUT_OF_RANGE when options.rows names a row that does not exist
+   * @throws {FusionrankError} ERR_FUSIONRANK_CUDA_UNAVAILABLE when device is 'cuda' and no GPU is usable
+   */
+  async topKMany(queries: Float32Array, k: number, options?: TopKManyOptions): Promise<TopKManyResult> {
+    const opts = optionalOptions<TopKManyOptions>(options, 'options');
+    const caller = new Error();
+    try {
+      const q = this.#vectors(queries, 'queries');
+      const kk = this.#k(k);
+      const rows = optionalUint32Array(opts.rows, 'options.rows');
+      const threads = opts.threads === undefined ? Math.min(64, availableParallelism()) : requireInteger(opts.threads, 'options.threads', 1, 256);
+      if (opts.device !== undefined && opts.device !== 'cpu') {
+        const { resolveDevice } = await import('../cuda.js');
+        const where = resolveDevice(opts.device);
+        if (where.device === 'cuda') {
+          const { gpuTopKMany } = await import('./gpu.js');
+          return await gpuTopKMany(this, where.binding, q, kk, rows);
+        }
+      }
+      return await this.#native.topKManyAsync(q, kk, rows, threads);
     } catch (error) {
       throw withCallerStack(error, caller);
     }

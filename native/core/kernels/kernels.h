@@ -43,6 +43,21 @@ using ProbeReadFn = uint64_t (*)(const uint8_t* base, size_t stride_bytes, const
 // registers. Returns a value derived from the chains so nothing is elided.
 using ProbeFmaFn = float (*)(uint64_t iterations, float seed);
 
+// Many queries against many rows, for topKMany: out[i * ldo + j] =
+// dot(query i, row j) for i < nq and j < n, where query i starts at
+// queries + i * qstride and row j at base + (rows ? rows[j] : j) * stride
+// (callers offset base, and scales, for a contiguous range). Same layout
+// contract as the scoring kernels above; i8 scores are times scales[row].
+using ScoreManyF32Fn = void (*)(const float* queries, size_t qstride, size_t nq, const float* base,
+                                size_t stride, const uint32_t* rows, size_t n, size_t pdim, float* out,
+                                size_t ldo);
+using ScoreManyF16Fn = void (*)(const float* queries, size_t qstride, size_t nq, const uint16_t* base,
+                                size_t stride, const uint32_t* rows, size_t n, size_t pdim, float* out,
+                                size_t ldo);
+using ScoreManyI8Fn = void (*)(const float* queries, size_t qstride, size_t nq, const int8_t* base,
+                               size_t stride, const float* scales, const uint32_t* rows, size_t n,
+                               size_t pdim, float* out, size_t ldo);
+
 // Element-wise functions a dense layer can end with (fused into the GEMM
 // epilogue) or that run on their own. NaN inputs give NaN outputs. Each takes
 // up to two parameters, `alpha` and `beta` (unused ones are ignored).
@@ -130,6 +145,9 @@ struct KernelTable {
   AlsCgFn als_cg = nullptr;
   AlsGramFn als_gram = nullptr;
   AlsLossFn als_loss = nullptr;
+  ScoreManyF32Fn score_many_f32 = nullptr;
+  ScoreManyF16Fn score_many_f16 = nullptr;
+  ScoreManyI8Fn score_many_i8 = nullptr;
 };
 
 // Returns the table for `isa`, or for the best tier below it that this
@@ -155,6 +173,12 @@ const KernelTable& KernelsFor(Isa isa);
   void als_cg_##suffix(const AlsHalf&, size_t, size_t);                                      \
   void als_gram_##suffix(const float*, size_t, size_t, size_t, size_t, float*);               \
   double als_loss_##suffix(const AlsHalf&, size_t, size_t);                                   \
+  void score_many_f32_##suffix(const float*, size_t, size_t, const float*, size_t, const uint32_t*, \
+                               size_t, size_t, float*, size_t);                                 \
+  void score_many_f16_##suffix(const float*, size_t, size_t, const uint16_t*, size_t,            \
+                               const uint32_t*, size_t, size_t, float*, size_t);                \
+  void score_many_i8_##suffix(const float*, size_t, size_t, const int8_t*, size_t, const float*,  \
+                              const uint32_t*, size_t, size_t, float*, size_t);                 \
   extern const uint64_t kProbeFmaFlops_##suffix;
 
 FR_DECLARE_KERNELS(serial)
