@@ -7,7 +7,7 @@ export { capabilities, type Capabilities } from './capabilities.js';
 export { cudaCapabilities, type CudaInfo, type CudaGpu } from './cuda.js';
 export { nativePath } from './native.js';
 export { FusionrankError, type ErrorCode } from './errors.js';
-export { VectorStore, type Dtype, type VectorStoreOptions, type TopKResult, type TopKOptions, type TopKAsyncOptions } from './retrieval/vector-store.js';
+export { VectorStore, type Dtype, type VectorStoreOptions, type TopKResult, type TopKOptions, type TopKAsyncOptions, type TopKManyOptions, type TopKManyResult } from './retrieval/vector-store.js';
 export {
   FusionMlp,
   type Activation as MlpActivation,
@@ -43,7 +43,7 @@ export {
   type IngestEncoder,
 } from './ingest/ingestor.js';
 export type { IngestSchemaOptions, IngestVectorNames, IngestFieldNames } from './ingest/schema.js';
-export { Catalog, type CatalogSchema, type CatalogItem, type StoredItem, type FieldType, type FieldValue, type VectorSpec } from './catalog/catalog.js';
+export { Catalog, type CatalogSchema, type CatalogItem, type StoredItem, type FieldType, type FieldValue, type VectorSpec, type CatalogTopKManyResult } from './catalog/catalog.js';
 export type { FilterSpec, Condition } from './catalog/filter.js';
 export {
   Ranker,
@@ -62,6 +62,7 @@ export {
   type RankRequest,
   type RankQuery,
   type RankResult,
+  type RankManyOptions,
   type RankedItem,
   type RankTimings,
   type SignalExplanation,

@@ -31,33 +31,10 @@ const cli = join(root, 'bin', 'fusionrank.js');
 const dir = mkdtempSync(join(tmpdir(), 'fusionrank-cli-batch-'));
 const at = (...name: string[]) => join(dir, ...name);
 
-// TEMPORARY, until Ranker.rankMany lands in src/scoring/ranker.ts: when the
-// compiled Ranker has no rankMany, the CLI runs with a stand-in that ranks
-// each request with rankAsync (the contract: results in request order,
-// onProgress(done, total), an AbortSignal). Once rankMany exists this does
-// nothing: delete it then.
-const shimFile = join(dir, 'rankmany-shim.mjs');
-writeFileSync(
-  shimFile,
-  `import { Ranker } from ${JSON.stringify(pathToFileURL(join(root, 'dist', 'src', 'scoring', 'ranker.js')).href)};
-if (typeof Ranker.prototype.rankMany !== 'function') {
-  Ranker.prototype.rankMany = async function (requests, options = {}) {
-    const out = [];
-    for (const r of requests) {
-      if (options.signal?.aborted) throw Object.assign(new Error('aborted'), { code: 'ERR_FUSIONRANK_ABORTED' });
-      out.push(await this.rankAsync(r));
-      options.onProgress?.(out.length, requests.length);
-    }
-    return out;
-  };
-}
-`,
-);
-const SHIM = ['--import', pathToFileURL(shimFile).href];
 
 async function fusionrank(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [...SHIM, cli, ...args], { cwd: dir, timeout: 60_000, maxBuffer: 64 << 20 });
+    const { stdout, stderr } = await exec(process.execPath, [cli, ...args], { cwd: dir, timeout: 60_000, maxBuffer: 64 << 20 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -353,7 +330,7 @@ describe('fusionrank batch', () => {
     const fifo = at('slow.fifo');
     execFileSync('mkfifo', [fifo]);
     mkdirSync(at('sigint'));
-    const child = spawn(process.execPath, [...SHIM, cli, 'batch', '--catalog', 'catalog', '--config', 'ranker.json', '--input', fifo, '--output', join('sigint', 'out.jsonl'), '--chunk-size', '2', '--quiet'], { cwd: dir });
+    const child = spawn(process.execPath, [cli, 'batch', '--catalog', 'catalog', '--config', 'ranker.json', '--input', fifo, '--output', join('sigint', 'out.jsonl'), '--chunk-size', '2', '--quiet'], { cwd: dir });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

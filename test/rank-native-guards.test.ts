@@ -39,7 +39,7 @@ describe('native catalog / ranker guards', () => {
   });
 
   test('catalogs and rankers work in worker threads (per-environment addon state)', async () => {
-    const addon = join(packageRoot, 'build', 'Release', 'fusionrank.node');
+    const addon = process.env.FUSIONRANK_NATIVE ?? join(packageRoot, 'build', 'Release', 'fusionrank.node');
     const code = `
       const { parentPort, workerData } = require('node:worker_threads');
       const m = require(workerData);

@@ -13,6 +13,7 @@
 #include "../core/ranker.h"
 #include "addon.h"
 #include "catalog_wrap.h"
+#include "topk_many_wrap.h"
 
 namespace fr {
 
@@ -699,10 +700,49 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
   Tower tower_;                        // a user tower, run inside the request
 };
 
+// catalogTopKMany(nativeCatalog, vector, queries, k, filter | undefined,
+// threads) -> Promise<{ rows, scores, k }>: exact top-k of many queries over
+// the live rows that have the vector and pass the filter. The candidates
+// are listed under the reader lock, here; the scan works on a snapshot of
+// the column (rows added later are not seen; the caller maps rows to ids
+// and drops rows reassigned meanwhile).
+Napi::Value CatalogTopKMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<Catalog> catalog = CatalogFromJs(env, info[0]);
+  const uint32_t v = RequireUint32(info, 1, "vector");
+  auto queries = RequireFloat32Array(info, 2, "queries");
+  const uint32_t k = RequireUint32(info, 3, "k");
+  if (k == 0) Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_K", "Expected k to be a positive integer");
+  const uint32_t threads = std::max<uint32_t>(1, std::min<uint32_t>(RequireUint32(info, 5, "threads"), 256));
+  std::shared_lock<std::shared_mutex> lock(catalog->mutex());
+  if (v >= catalog->vectors().size())
+    Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_UNKNOWN_VECTOR", "No vector #" + std::to_string(v));
+  const VectorColumn& column = catalog->vectors()[v];
+  const size_t nq = CheckQueries(env, queries, column.store->dim());
+  bool has_filter = info.Length() > 4 && !info[4].IsUndefined() && !info[4].IsNull();
+  FilterNode filter;
+  if (has_filter) {
+    filter = ParseFilter(env, info[4], 0);
+    Guard(env, [&] { ValidateFilter(*catalog, filter); });
+  }
+  const StoreView view = column.store->View();
+  std::vector<uint32_t> rows;
+  const size_t limit = std::min<size_t>({catalog->rows(), view.rows, column.present.size()});
+  for (size_t row = 0; row < limit; ++row) {
+    const uint32_t r = static_cast<uint32_t>(row);
+    if (!catalog->alive(r) || !column.present[row]) continue;
+    if (has_filter && !Matches(*catalog, filter, r)) continue;
+    rows.push_back(r);
+  }
+  std::vector<float> copy(queries.Data(), queries.Data() + queries.ElementLength());
+  return QueueTopKMany(env, *Data(env).kernels, view, std::move(copy), nq, std::move(rows), false, k, threads);
+}
+
 }  // namespace
 
 void InitRanker(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeRanker", RankerWrap::Define(env));
+  exports.Set("catalogTopKMany", Napi::Function::New(env, CatalogTopKMany, "catalogTopKMany"));
 }
 
 }  // namespace fr

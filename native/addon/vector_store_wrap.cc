@@ -11,8 +11,114 @@
 #include "../core/topk_many.h"
 #include "../core/vector_store.h"
 #include "addon.h"
+#include "topk_many_wrap.h"
 
 namespace fr {
+
+namespace {
+
+class TopKManyWorker : public Napi::AsyncWorker {
+ public:
+  TopKManyWorker(Napi::Env env, const KernelTable& kernels, StoreView view, std::vector<float> queries,
+                 size_t nq, std::vector<uint32_t> rows, bool all_rows, size_t k, unsigned threads)
+      : Napi::AsyncWorker(env, "fusionrank.topKMany"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        kernels_(kernels),
+        view_(std::move(view)),
+        queries_(std::move(queries)),
+        nq_(nq),
+        rows_(std::move(rows)),
+        all_rows_(all_rows),
+        k_(k),
+        threads_(threads) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    MarkPoolThreadBatch();
+    const auto failure = CatchAll([&] {
+      // Normalised and padded off the main thread: one aligned nq x pdim block.
+      const size_t dim = view_.dim, pdim = view_.pdim;
+      AlignedPtr<float> prepared = AllocateAligned<float>(nq_ * pdim);
+      for (size_t q = 0; q < nq_; ++q) {
+        AlignedPtr<float> one = PrepareQuery(kernels_, queries_.data() + q * dim, dim, pdim);
+        std::copy(one.get(), one.get() + pdim, prepared.get() + q * pdim);
+      }
+      std::vector<float>().swap(queries_);
+      const size_t n = all_rows_ ? view_.rows : rows_.size();
+      result_ = fr::TopKMany(kernels_, view_, prepared.get(), nq_, all_rows_ ? nullptr : rows_.data(), n,
+                             k_, threads_);
+    });
+    if (failure) {
+      kind_ = failure->kind;
+      code_ = failure->code;
+      SetError(failure->message);
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto rows = Napi::Uint32Array::New(env, result_.rows.size());
+    auto scores = Napi::Float32Array::New(env, result_.scores.size());
+    std::copy(result_.rows.begin(), result_.rows.end(), rows.Data());
+    std::copy(result_.scores.begin(), result_.scores.end(), scores.Data());
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("rows", rows);
+    out.Set("scores", scores);
+    out.Set("k", Napi::Number::New(env, static_cast<double>(result_.k)));
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(MakeError(Env(), kind_, code_, e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  const KernelTable& kernels_;
+  StoreView view_;
+  std::vector<float> queries_;
+  size_t nq_;
+  std::vector<uint32_t> rows_;
+  bool all_rows_;
+  size_t k_;
+  unsigned threads_;
+  TopKManyResult result_;
+  ErrorKind kind_ = ErrorKind::kError;
+  const char* code_ = "ERR_FUSIONRANK_INTERNAL";
+};
+
+
+}  // namespace
+
+Napi::Promise QueueTopKMany(Napi::Env env, const KernelTable& kernels, StoreView view, std::vector<float> queries,
+                            size_t nq, std::vector<uint32_t> rows, bool all_rows, size_t k, unsigned threads) {
+  // The result holds nq x min(k, n) pairs: refuse what cannot be allocated
+  // rather than failing half-way on the pool.
+  const size_t n = all_rows ? view.rows : rows.size();
+  const double pairs = static_cast<double>(nq) * static_cast<double>(std::min<size_t>(k, n));
+  if (pairs > 2.0e9)
+    Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_K",
+          "queries x k = " + std::to_string(static_cast<uint64_t>(pairs)) +
+              " results is too many for one call (at most 2e9): pass fewer queries per call");
+  auto* worker = new TopKManyWorker(env, kernels, std::move(view), std::move(queries), nq, std::move(rows), all_rows, k,
+                                    threads);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+size_t CheckQueries(Napi::Env env, const Napi::Float32Array& queries, size_t dim) {
+  const size_t len = queries.ElementLength();
+  if (len == 0 || len % dim != 0)
+    Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
+          "Expected queries of a length that is a positive multiple of dim " + std::to_string(dim) +
+              " but received " + std::to_string(len));
+  const size_t bad = FirstNonFinite(queries.Data(), len);
+  if (bad < len)
+    Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_NON_FINITE",
+          "Queries must be finite: query " + std::to_string(bad / dim) + ", element " + std::to_string(bad % dim) +
+              " is " + (std::isnan(queries.Data()[bad]) ? "NaN" : "Infinity"));
+  return len / dim;
+}
 
 namespace {
 
@@ -269,111 +375,21 @@ class VectorStoreWrap : public Napi::ObjectWrap<VectorStoreWrap> {
     return promise;
   }
 
-  class TopKManyWorker : public Napi::AsyncWorker {
-   public:
-    TopKManyWorker(Napi::Env env, const KernelTable& kernels, StoreView view, std::vector<float> queries,
-                   size_t nq, std::vector<uint32_t> rows, bool all_rows, size_t k, unsigned threads)
-        : Napi::AsyncWorker(env, "fusionrank.topKMany"),
-          deferred_(Napi::Promise::Deferred::New(env)),
-          kernels_(kernels),
-          view_(std::move(view)),
-          queries_(std::move(queries)),
-          nq_(nq),
-          rows_(std::move(rows)),
-          all_rows_(all_rows),
-          k_(k),
-          threads_(threads) {}
-
-    Napi::Promise Promise() { return deferred_.Promise(); }
-
-    void Execute() override {
-      MarkPoolThreadBatch();
-      const auto failure = CatchAll([&] {
-        // Normalised and padded off the main thread: one aligned nq x pdim block.
-        const size_t dim = view_.dim, pdim = view_.pdim;
-        AlignedPtr<float> prepared = AllocateAligned<float>(nq_ * pdim);
-        for (size_t q = 0; q < nq_; ++q) {
-          AlignedPtr<float> one = PrepareQuery(kernels_, queries_.data() + q * dim, dim, pdim);
-          std::copy(one.get(), one.get() + pdim, prepared.get() + q * pdim);
-        }
-        std::vector<float>().swap(queries_);
-        const size_t n = all_rows_ ? view_.rows : rows_.size();
-        result_ = fr::TopKMany(kernels_, view_, prepared.get(), nq_, all_rows_ ? nullptr : rows_.data(), n,
-                               k_, threads_);
-      });
-      if (failure) {
-        kind_ = failure->kind;
-        code_ = failure->code;
-        SetError(failure->message);
-      }
-    }
-    void OnOK() override {
-      Napi::Env env = Env();
-      auto rows = Napi::Uint32Array::New(env, result_.rows.size());
-      auto scores = Napi::Float32Array::New(env, result_.scores.size());
-      std::copy(result_.rows.begin(), result_.rows.end(), rows.Data());
-      std::copy(result_.scores.begin(), result_.scores.end(), scores.Data());
-      Napi::Object out = Napi::Object::New(env);
-      out.Set("rows", rows);
-      out.Set("scores", scores);
-      out.Set("k", Napi::Number::New(env, static_cast<double>(result_.k)));
-      deferred_.Resolve(out);
-    }
-    void OnError(const Napi::Error& e) override {
-      deferred_.Reject(MakeError(Env(), kind_, code_, e.Message()).Value());
-    }
-
-   private:
-    Napi::Promise::Deferred deferred_;
-    const KernelTable& kernels_;
-    StoreView view_;
-    std::vector<float> queries_;
-    size_t nq_;
-    std::vector<uint32_t> rows_;
-    bool all_rows_;
-    size_t k_;
-    unsigned threads_;
-    TopKManyResult result_;
-    ErrorKind kind_ = ErrorKind::kError;
-    const char* code_ = "ERR_FUSIONRANK_INTERNAL";
-  };
-
   // topKManyAsync(queries: Float32Array (q x dim), k, rows?: Uint32Array,
   // threads) -> Promise<{ rows, scores, k }>. Everything is validated and
   // copied here, on the main thread; the worker sees only its copies.
   Napi::Value TopKManyAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto queries = RequireFloat32Array(info, 0, "queries");
-    const size_t dim = store_->dim(), len = queries.ElementLength();
-    if (len == 0 || len % dim != 0)
-      Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_DIM_MISMATCH",
-            "Expected queries of a length that is a positive multiple of dim " + std::to_string(dim) +
-                " but received " + std::to_string(len));
-    const size_t bad = FirstNonFinite(queries.Data(), len);
-    if (bad < len)
-      Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_NON_FINITE",
-            "Queries must be finite: query " + std::to_string(bad / dim) + ", element " +
-                std::to_string(bad % dim) + " is " + (std::isnan(queries.Data()[bad]) ? "NaN" : "Infinity"));
+    const size_t nq = CheckQueries(env, queries, store_->dim());
     const uint32_t k = RequireK(info, 1);
     auto rows = Rows(info, 2);
     const uint32_t threads = std::max<uint32_t>(1, std::min<uint32_t>(RequireUint32(info, 3, "threads"), 256));
-    const size_t nq = len / dim;
-    const size_t n = rows.IsEmpty() ? store_->size() : rows.ElementLength();
-    // The result holds nq x min(k, n) pairs: refuse what cannot be allocated
-    // rather than failing half-way on the pool.
-    const double pairs = static_cast<double>(nq) * static_cast<double>(std::min<size_t>(k, n));
-    if (pairs > 2.0e9)
-      Throw(env, ErrorKind::kRangeError, "ERR_FUSIONRANK_INVALID_K",
-            "queries x k = " + std::to_string(static_cast<uint64_t>(pairs)) +
-                " results is too many for one call (at most 2e9): pass fewer queries per call");
-    std::vector<float> copy(queries.Data(), queries.Data() + len);
+    std::vector<float> copy(queries.Data(), queries.Data() + queries.ElementLength());
     std::vector<uint32_t> row_copy;
     if (!rows.IsEmpty()) row_copy.assign(rows.Data(), rows.Data() + rows.ElementLength());
-    auto* worker = new TopKManyWorker(env, Kernels(env), store_->View(), std::move(copy), nq,
-                                      std::move(row_copy), rows.IsEmpty(), k, threads);
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
+    return QueueTopKMany(env, Kernels(env), store_->View(), std::move(copy), nq, std::move(row_copy), rows.IsEmpty(),
+                         k, threads);
   }
 
   // exportF16(first, count) -> Uint16Array of count x dim: the stored rows,

@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { describe, invalidParameter, rangeError, typeError } from '../errors.js';
 import { DTYPES, MAX_DIM, type Dtype } from '../retrieval/vector-store.js';
 import { requireInteger, requireOneOf } from '../util/validate.js';
+import type { FilterSpec } from './filter.js';
 import { rankNative, type NativeCatalog } from './native-types.js';
 
 export type FieldType = 'number' | 'time' | 'bool' | 'category' | 'tags';
@@ -79,6 +80,15 @@ export interface FieldInfo {
   index: number;
   type: FieldType;
   dictionary?: Dictionary;
+}
+
+/** `Catalog.topKMany`'s result: q x k, row-major, best first per query. */
+export interface CatalogTopKManyResult {
+  /** Results per query: the requested k clamped to the candidates. */
+  k: number;
+  ids: Array<string | undefined>;
+  rows: Uint32Array;
+  scores: Float32Array;
 }
 
 /** @internal What the ranking engine and persistence need from a catalog. */
@@ -409,6 +419,40 @@ export class Catalog implements Iterable<StoredItem> {
   static async load(dir: string, options: { mmap?: boolean } = {}): Promise<Catalog> {
     const { loadCatalog } = await import('./persist.js');
     return loadCatalog(dir, options);
+  }
+
+  /**
+   * Exact top-k of many queries over one vector, for batch jobs (candidate
+   * generation for every user): `queries` holds q vectors of that vector's
+   * dim, back to back. Only live items that have the vector and pass
+   * `filter` are candidates; `k` above their number is clamped (the
+   * result's `k`). Query i's results are [i * k, (i + 1) * k) of `ids`,
+   * `rows` and `scores`, best first. Runs on the libuv pool over `threads`
+   * cores (see `VectorStore.topKMany`); items added while it runs are not
+   * seen, and an item removed or whose row was reused meanwhile has the id
+   * `undefined`.
+   *
+   * @example
+   * const { k, ids, scores } = await catalog.topKMany('visual', userVectors, 100, { filter: { safe: true } });
+   * @throws {RangeError} ERR_FUSIONRANK_UNKNOWN_VECTOR, ERR_FUSIONRANK_DIM_MISMATCH, ERR_FUSIONRANK_NON_FINITE, ERR_FUSIONRANK_INVALID_K, ERR_FUSIONRANK_INVALID_FILTER
+   */
+  async topKMany(vector: string, queries: Float32Array, k: number, options: { filter?: FilterSpec; threads?: number } = {}): Promise<CatalogTopKManyResult> {
+    const internals = this[INTERNALS]();
+    const v = lookupVector(this.#vectors, vector);
+    const q = queries instanceof Float32Array ? queries : (() => { throw typeError(invalidParameter('queries', 'a Float32Array', queries)); })();
+    const kk = requireInteger(k, 'k', 1, 0xffffffff, 'ERR_FUSIONRANK_INVALID_K');
+    if (options === null || typeof options !== 'object') throw typeError(invalidParameter('options', 'an object such as { filter }', options));
+    const threads = options.threads === undefined ? Math.min(64, availableParallelism()) : requireInteger(options.threads, 'options.threads', 1, 256);
+    const { compileFilter } = await import('./filter.js');
+    const filter = options.filter === undefined ? undefined : compileFilter(internals, options.filter, 'options.filter');
+    const version = this.#version;
+    const out = await rankNative.catalogTopKMany(this.#native, v.index, q, kk, filter, threads);
+    const ids: Array<string | undefined> = new Array(out.rows.length);
+    for (let i = 0; i < out.rows.length; i++) {
+      const row = out.rows[i];
+      ids[i] = (this.#assignedAt[row] ?? 0) > version ? undefined : this.#ids[row];
+    }
+    return { k: out.k, ids, rows: out.rows, scores: out.scores };
   }
 
   /** @internal */

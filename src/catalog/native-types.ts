@@ -21,7 +21,8 @@ export interface NativeCatalog {
   exportVector(vector: number): { data: Uint8Array; present: Uint8Array; scales?: Float32Array; rowBytes: number };
   importVector(vector: number, data: Uint8Array, present: Uint8Array, scales?: Float32Array): void;
   exportField(field: number): Float64Array | Int32Array | Uint32Array;
-  importField(field: number, values: Float64Array | Int32Array | Uint32Array): void;
+  /** With dictionarySize, category and tag codes must be below it (ERR_FUSIONRANK_CORRUPT). */
+  importField(field: number, values: Float64Array | Int32Array | Uint32Array, dictionarySize?: number): void;
   exportAlive(): Uint8Array;
   importAlive(alive: Uint8Array): void;
   saveIndex(vector: number, path: string): boolean;
@@ -96,6 +97,7 @@ export interface NativeRanker {
 export interface RankNative {
   NativeCatalog: new () => NativeCatalog;
   NativeRanker: new (catalog: NativeCatalog, plan: object) => NativeRanker;
+  catalogTopKMany(catalog: NativeCatalog, vector: number, queries: Float32Array, k: number, filter: object | undefined, threads: number): Promise<{ rows: Uint32Array; scores: Float32Array; k: number }>;
 }
 
 export const rankNative = native as unknown as NativeBinding & RankNative;

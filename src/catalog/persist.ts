@@ -187,12 +187,18 @@ export async function loadCatalog(dir: string, options: { mmap?: boolean } = {})
   if (alive.length !== manifest.rows) throw corrupt(join(dir, 'alive.bin'), 'inconsistent with the manifest row count');
   const ids = JSON.parse(Buffer.from(await read('ids.json')).toString('utf8')) as Array<string | null>;
   if (!Array.isArray(ids) || ids.length > manifest.rows) throw corrupt(join(dir, 'ids.json'), 'inconsistent with the manifest row count');
-  c.native.importAlive(alive);
+  try {
+    c.native.importAlive(alive);
+  } catch (error) {
+    throw corrupt(join(dir, 'alive.bin'), `inconsistent (${(error as Error).message})`);
+  }
   for (const v of c.vectors.values()) {
     const data = await read(`vector.${v.name}.bin`);
     const present = await read(`vector.${v.name}.present.bin`);
-    const scales = v.dtype === 'i8' ? new Float32Array((await read(`vector.${v.name}.scales.bin`)).buffer) : undefined;
+    const scaleBytes = v.dtype === 'i8' ? await read(`vector.${v.name}.scales.bin`) : undefined;
     try {
+      // (A length that is not whole floats is corrupt too.)
+      const scales = scaleBytes ? new Float32Array(scaleBytes.buffer) : undefined;
       c.native.importVector(v.index, data, present, scales);
     } catch (error) {
       throw corrupt(join(dir, `vector.${v.name}.bin`), `inconsistent (${(error as Error).message})`);
@@ -201,9 +207,12 @@ export async function loadCatalog(dir: string, options: { mmap?: boolean } = {})
   for (const f of c.fields.values()) {
     const name = `field.${f.name}.bin`;
     const bytes = await read(name);
-    const values = f.type === 'number' || f.type === 'time' ? new Float64Array(bytes.buffer) : f.type === 'tags' ? new Uint32Array(bytes.buffer) : new Int32Array(bytes.buffer);
+    // The native side checks codes against the dictionary's size.
+    const dictionary = manifest.dictionaries?.[f.name];
+    const dictionarySize = f.dictionary ? (Array.isArray(dictionary) ? dictionary.length : 0) : undefined;
     try {
-      c.native.importField(f.index, values);
+      const values = f.type === 'number' || f.type === 'time' ? new Float64Array(bytes.buffer) : f.type === 'tags' ? new Uint32Array(bytes.buffer) : new Int32Array(bytes.buffer);
+      c.native.importField(f.index, values, dictionarySize);
     } catch (error) {
       throw corrupt(join(dir, name), `inconsistent (${(error as Error).message})`);
     }

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { type Command, Option } from 'commander';
 
 import { FusionrankError } from '../errors.js';
-import type { Ranker, RankRequest, RankResult } from '../scoring/ranker.js';
+import type { Ranker, RankManyOptions, RankRequest, RankResult } from '../scoring/ranker.js';
 import { type BadLine, type BatchRequest, countRequestLines, readRequestChunks } from './batch-input.js';
 import { BATCH_FORMATS, type BatchFormat, type BatchRow, loadFormatPeer, openBatchWriter, type BatchWriter } from './batch-output.js';
 import { positiveInt } from './options.js';
@@ -63,14 +63,7 @@ export interface BatchReporter {
   countLines?: boolean;
 }
 
-/** The `rankMany` contract the command is written against. */
-interface RankManyOptions {
-  threads?: number;
-  device?: BatchDevice;
-  onProgress?: (done: number, total: number) => void;
-  signal?: AbortSignal;
-}
-type BatchRanker = Ranker & { rankMany(requests: RankRequest[], options?: RankManyOptions): Promise<RankResult[]> };
+type BatchRanker = Ranker;
 
 function isAbort(error: unknown, signal?: AbortSignal): boolean {
   return signal?.aborted === true || (error as { code?: string } | null)?.code === 'ERR_FUSIONRANK_ABORTED' || (error as Error | null)?.name === 'AbortError';
@@ -168,12 +161,11 @@ export async function runBatch(opts: BatchCliOptions, signal?: AbortSignal, repo
   const catalog = await Catalog.load(opts.catalog);
   let ranker: BatchRanker;
   try {
-    ranker = new Ranker(catalog, options) as BatchRanker;
+    ranker = new Ranker(catalog, options);
   } catch (error) {
     (error as Error).message = `--config ${opts.config} does not fit the catalog ${opts.catalog}: ${(error as Error).message}`;
     throw error;
   }
-  if (typeof ranker.rankMany !== 'function') throw new FusionrankError('This build of fusionrank has no Ranker.rankMany', 'ERR_FUSIONRANK_INTERNAL');
   if (signal?.aborted) throw abortError(signal);
 
   const started = performance.now();

@@ -31,6 +31,22 @@ interface NativeSegment {
   fill?: Float32Array;
   present?: Uint8Array;
 }
+/** The rows the native GatherInputs builds from segments, for the GPU path. */
+function denseInput(data: Float32Array | NativeSegment[], batch: number, size: number): Float32Array {
+  if (data instanceof Float32Array) return data;
+  const out = new Float32Array(batch * size);
+  for (let r = 0; r < batch; r++) {
+    let offset = r * size;
+    for (const seg of data) {
+      const present = seg.data !== undefined && (!seg.present || seg.present[r] !== 0);
+      if (present) out.set(seg.data!.subarray(r * seg.width, (r + 1) * seg.width), offset);
+      else if (seg.fill) out.set(seg.fill, offset);
+      offset += seg.width;
+    }
+  }
+  return out;
+}
+
 interface MlpNative {
   NativeFusionMlp: new (inputSize: number, layers: LayerSpec[]) => NativeFusionMlp;
 }
@@ -90,6 +106,15 @@ export interface PredictOptions {
 export interface PredictAsyncOptions extends PredictOptions {
   /** Threads for one large batch (default: all cores, at most 8; batches under 512 rows use one). */
   threads?: number;
+  /**
+   * `'cpu'` (default); `'cuda'`: the CUDA package's GPU (dense layers in
+   * `gpuPrecision` with f32 accumulation and the same epilogues), or
+   * ERR_FUSIONRANK_CUDA_UNAVAILABLE; `'auto'`: the GPU when usable, else the
+   * CPU with one warning per process.
+   */
+  device?: 'cpu' | 'auto' | 'cuda';
+  /** Dense-layer arithmetic on the GPU: `'f16'` (default) or `'bf16'`. */
+  gpuPrecision?: 'f16' | 'bf16';
 }
 
 /** Named inputs: one Float32Array of batch x size per input, or null when missing. */
@@ -173,6 +198,8 @@ export class FusionMlp {
     return this.#native.precision();
   }
   readonly #native: NativeFusionMlp;
+  /** The lowered layers, kept for the GPU copy of the model (predictAsync with device). */
+  readonly #layerSpecs: readonly LayerSpec[];
   readonly #fills: Map<string, Float32Array | undefined>;
 
   private constructor(model: LoweredModel, options: FusionMlpOptions) {
@@ -223,6 +250,7 @@ export class FusionMlp {
     const precision = options.precision ?? 'f32';
     if (precision !== 'f32' && precision !== 'bf16') throw typeError(invalidParameter('options.precision', "'f32' or 'bf16'", precision));
     this.#native = new binding.NativeFusionMlp(model.inputSize, model.layers);
+    this.#layerSpecs = model.layers;
     if (precision === 'bf16') this.#native.useBf16(true);
     nativeModels.set(this, this.#native);
     singleRows.set(this, (input, where) => this.#singleRow(input, where));
@@ -343,6 +371,16 @@ export class FusionMlp {
     const { data, batch } = this.#prepare(input, opts);
     const caller = new Error();
     try {
+      if (opts.device !== undefined && opts.device !== 'cpu') {
+        const { resolveDevice } = await import('../cuda.js');
+        const where = resolveDevice(opts.device);
+        if (where.device === 'cuda') {
+          const precision = opts.gpuPrecision ?? 'f16';
+          if (precision !== 'f16' && precision !== 'bf16') throw typeError(invalidParameter('options.gpuPrecision', "'f16' or 'bf16'", precision));
+          const { gpuPredict } = await import('./gpu-mlp.js');
+          return await gpuPredict(where.binding, this.#layerSpecs, this.inputSize, this.outputSize, denseInput(data, batch, this.inputSize), batch, precision);
+        }
+      }
       return await this.#native.predictAsync(data, batch, threads);
     } catch (error) {
       throw withCallerStack(error, caller);

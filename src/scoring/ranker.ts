@@ -179,6 +179,17 @@ export interface RankTimings {
   totalUs: number;
 }
 
+export interface RankManyOptions {
+  /** Requests in flight at once on the libuv pool (default: the cores, at most 64). */
+  threads?: number;
+  /** `'cpu'` (default), `'auto'` or `'cuda'`; see `Ranker.rankMany`. */
+  device?: 'cpu' | 'auto' | 'cuda';
+  /** Called as requests finish: (finished so far, total). */
+  onProgress?: (done: number, total: number) => void;
+  /** Aborting stops starting requests and rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
 export interface RankResult {
   items: RankedItem[];
   timings: RankTimings;
@@ -567,25 +578,93 @@ export class Ranker {
         nativeRequest.queries = nativeRequest.queries.map((q) => q && q.slice());
         if (nativeRequest.towerInput) nativeRequest.towerInput = nativeRequest.towerInput.slice();
       }
-      // Rows are mapped back to ids after the await: rows reassigned after
-      // the native call started are left out.
-      let version = 0;
-      const out = await rankPool.run(() => {
-        version = this.#catalog.version();
-        return this.#native.rankAsync(nativeRequest);
-      });
-      if (!this.#jsModel) return this.#result(out as NativeRankResult, nativeRequest.explain, 0, start, version);
-      const stage1 = out as NativePending;
-      const model = this.#model!;
-      const rerankStart = performance.now();
-      const raw = model.predictAsync ? await model.predictAsync(stage1.features) : model.predict(stage1.features);
-      const scores = this.#scores(raw, stage1.featureRows);
-      const rerankUs = (performance.now() - rerankStart) * 1000;
-      return this.#result(this.#native.finish(stage1.pending, scores), nativeRequest.explain, rerankUs, start, version);
+      return await rankPool.run(() => this.#runAsync(nativeRequest, start));
     } catch (error) {
       // Captured here rather than up front (~3 µs per request): V8's async
       // stack traces still lead back through the caller's awaits.
       throw withCallerStack(error, new Error());
+    }
+  }
+
+  /** One request on the libuv pool (and its JS rerank model, if any). */
+  async #runAsync(nativeRequest: NativeRankRequest, start: number): Promise<RankResult> {
+    // Rows are mapped back to ids after the await: rows reassigned after
+    // the native call started are left out.
+    const version = this.#catalog.version();
+    const out = await this.#native.rankAsync(nativeRequest);
+    if (!this.#jsModel) return this.#result(out as NativeRankResult, nativeRequest.explain, 0, start, version);
+    const stage1 = out as NativePending;
+    const model = this.#model!;
+    const rerankStart = performance.now();
+    const raw = model.predictAsync ? await model.predictAsync(stage1.features) : model.predict(stage1.features);
+    const scores = this.#scores(raw, stage1.featureRows);
+    const rerankUs = (performance.now() - rerankStart) * 1000;
+    return this.#result(this.#native.finish(stage1.pending, scores), nativeRequest.explain, rerankUs, start, version);
+  }
+
+  /**
+   * Ranks many requests (a nightly feed precompute, an evaluation run):
+   * every request is checked first — one bad request rejects the call with
+   * its index in the message and nothing runs — then up to `threads`
+   * requests run at once on the libuv pool (retrieval, signals, the native
+   * rerank model and diversity per request, each on one pool thread). The
+   * results come back in request order. Each request sees one consistent
+   * version of the catalog (it holds the reader lock while it runs); writes
+   * made during the call are seen by the requests that start after them.
+   * `onProgress(done, total)` is called as requests finish; `signal` stops
+   * starting new requests and rejects with its reason.
+   *
+   * `device: 'cuda'` (or `'auto'` with a GPU) is accepted for the batch
+   * path's GPU stages; today every stage of rankMany runs on the CPU, and
+   * 'cuda' without a usable GPU is ERR_FUSIONRANK_CUDA_UNAVAILABLE.
+   *
+   * @example
+   * const results = await ranker.rankMany(users.map((u) => ({ query: { fromHistory: u.history } })), {
+   *   onProgress: (done, total) => console.log(`${done}/${total}`),
+   * });
+   * @throws {TypeError} ERR_FUSIONRANK_INVALID_ARGUMENT when requests is not an array
+   * @throws the errors of `rank` for a bad request, with `requests[i]` in the message
+   */
+  async rankMany(requests: readonly RankRequest[], options: RankManyOptions = {}): Promise<RankResult[]> {
+    const caller = new Error();
+    try {
+      if (!Array.isArray(requests)) throw typeError(invalidParameter('requests', 'an array of rank requests', requests));
+      if (options === null || typeof options !== 'object') throw typeError(invalidParameter('options', 'an object such as { threads: 4 }', options));
+      const threads = options.threads === undefined ? Math.min(64, availableParallelism()) : requireInteger(options.threads, 'options.threads', 1, 256);
+      if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw typeError(invalidParameter('options.onProgress', 'a function (done, total) => void', options.onProgress));
+      const signal = options.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError(invalidParameter('options.signal', 'an AbortSignal', signal));
+      if (options.device !== undefined && options.device !== 'cpu') (await import('../cuda.js')).resolveDevice(options.device);
+      signal?.throwIfAborted();
+      const prepared: NativeRankRequest[] = new Array(requests.length);
+      for (let i = 0; i < requests.length; i++) {
+        try {
+          const r = this.#request(requests[i] ?? {});
+          // Run later than this call: copies, so callers may reuse their buffers.
+          r.queries = r.queries.map((q) => q && q.slice());
+          if (r.towerInput) r.towerInput = r.towerInput.slice();
+          prepared[i] = r;
+        } catch (error) {
+          if (error instanceof Error) error.message = `requests[${i}]: ${error.message}`;
+          throw error;
+        }
+      }
+      const results: RankResult[] = new Array(requests.length);
+      let next = 0;
+      let done = 0;
+      const worker = async (): Promise<void> => {
+        while (next < prepared.length) {
+          signal?.throwIfAborted();
+          const i = next++;
+          results[i] = await this.#runAsync(prepared[i], performance.now());
+          done++;
+          options.onProgress?.(done, prepared.length);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(threads, Math.max(1, prepared.length)) }, worker));
+      return results;
+    } catch (error) {
+      throw withCallerStack(error, caller);
     }
   }
 
