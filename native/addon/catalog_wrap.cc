@@ -5,6 +5,7 @@
 // wait for in-flight async rank requests instead of racing them.
 #include "catalog_wrap.h"
 
+#include <algorithm>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -246,36 +247,24 @@ class CatalogWrap : public Napi::ObjectWrap<CatalogWrap> {
     return out;
   }
 
-  // Loads a column saved by ExportVector into an empty catalog.
+  // Loads a column saved by ExportVector into a catalog whose liveness was
+  // just imported. The bytes come from a file: Catalog::ImportVector checks
+  // them (ERR_FUSIONRANK_CORRUPT) before anything changes.
   Napi::Value ImportVector(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const int v = RequireVector(info, 0);
     auto data = RequireTyped<uint8_t, napi_uint8_array>(info, 1, "data", "Uint8Array");
     auto present = RequireTyped<uint8_t, napi_uint8_array>(info, 2, "present", "Uint8Array");
-    std::unique_lock<std::shared_mutex> lock(catalog_->mutex());
-    VectorColumn& column = catalog_->vectors()[v];
-    const size_t rows = present.ElementLength(), row_bytes = column.store->row_bytes();
-    if (column.store->size() != 0 && column.store->size() != rows)
-      Throw(env, ErrorKind::kError, "ERR_FUSIONRANK_CORRUPT", "Vector column sizes disagree");
-    if (data.ElementLength() != rows * row_bytes)
-      Throw(env, ErrorKind::kError, "ERR_FUSIONRANK_CORRUPT",
-            "Vector column '" + column.name + "' has " + std::to_string(data.ElementLength()) + " bytes, expected " +
-                std::to_string(rows * row_bytes));
-    const float* scales = nullptr;
-    if (column.store->dtype() == Dtype::kI8) {
-      auto s = RequireFloat32Array(info, 3, "scales");
-      if (s.ElementLength() != rows)
-        Throw(env, ErrorKind::kError, "ERR_FUSIONRANK_CORRUPT", "Scale count does not match the rows");
-      scales = s.Data();
+    Napi::Float32Array scales;
+    size_t scale_count = 0;
+    if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull()) {
+      scales = RequireFloat32Array(info, 3, "scales");
+      scale_count = scales.ElementLength();
     }
+    std::unique_lock<std::shared_mutex> lock(catalog_->mutex());
     Guard(env, [&] {
-      auto fresh = std::make_unique<VectorStore>(column.store->dim(), column.store->dtype());
-      fresh->AddRaw(data.Data(), scales, rows);
-      column.store = std::move(fresh);
-      column.present.assign(present.Data(), present.Data() + rows);
-      column.row_version.resize(column.present.size(), 0);
-      column.RecordRewrite();
-      ++column.version;
+      catalog_->ImportVector(*Data(env).kernels, v, data.Data(), data.ElementLength(), present.Data(),
+                             present.ElementLength(), scale_count ? scales.Data() : nullptr, scale_count);
     });
     return env.Undefined();
   }
@@ -313,38 +302,31 @@ class CatalogWrap : public Napi::ObjectWrap<CatalogWrap> {
     }
   }
 
+  // importField(field, values, dictionarySize?): a column saved by
+  // ExportField. With dictionarySize, category codes and tag codes are also
+  // checked to be below it. Checked by the core (ERR_FUSIONRANK_CORRUPT).
   Napi::Value ImportField(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const int f = RequireField(info, 0);
+    int64_t dictionary_size = -1;
+    if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull())
+      dictionary_size = RequireUint32(info, 2, "dictionarySize");
     std::unique_lock<std::shared_mutex> lock(catalog_->mutex());
-    FieldColumn& c = catalog_->fields()[f];
-    const size_t rows = catalog_->rows();
-    auto corrupt = [&] {
-      Throw(env, ErrorKind::kError, "ERR_FUSIONRANK_CORRUPT", "Field column '" + c.name + "' does not match the row count");
-    };
-    switch (c.kind) {
+    switch (catalog_->fields()[f].kind) {
       case FieldKind::kNumber:
       case FieldKind::kTime: {
         auto a = RequireTyped<double, napi_float64_array>(info, 1, "values", "Float64Array");
-        if (a.ElementLength() != rows) corrupt();
-        c.numbers.assign(a.Data(), a.Data() + rows);
+        Guard(env, [&] { catalog_->ImportNumbers(f, a.Data(), a.ElementLength()); });
         break;
       }
       case FieldKind::kTags: {
         auto a = RequireTyped<uint32_t, napi_uint32_array>(info, 1, "values", "Uint32Array");
-        if (a.ElementLength() < rows + 1) corrupt();
-        const uint32_t* offsets = a.Data();
-        const size_t total = a.ElementLength() - rows - 1;
-        for (size_t i = 0; i < rows; ++i)
-          if (offsets[i] > offsets[i + 1] || offsets[i + 1] > total) corrupt();
-        const uint32_t* codes = offsets + rows + 1;
-        for (size_t i = 0; i < rows; ++i) c.tags[i].assign(codes + offsets[i], codes + offsets[i + 1]);
+        Guard(env, [&] { catalog_->ImportTags(f, a.Data(), a.ElementLength(), dictionary_size); });
         break;
       }
       default: {
         auto a = RequireTyped<int32_t, napi_int32_array>(info, 1, "values", "Int32Array");
-        if (a.ElementLength() != rows) corrupt();
-        c.codes.assign(a.Data(), a.Data() + rows);
+        Guard(env, [&] { catalog_->ImportCodes(f, a.Data(), a.ElementLength(), dictionary_size); });
         break;
       }
     }
@@ -362,7 +344,7 @@ class CatalogWrap : public Napi::ObjectWrap<CatalogWrap> {
   Napi::Value ImportAlive(const Napi::CallbackInfo& info) {
     auto alive = RequireTyped<uint8_t, napi_uint8_array>(info, 0, "alive", "Uint8Array");
     std::unique_lock<std::shared_mutex> lock(catalog_->mutex());
-    Guard(info.Env(), [&] { catalog_->SetAlive(alive.Data(), alive.ElementLength()); });
+    Guard(info.Env(), [&] { catalog_->ImportAlive(alive.Data(), alive.ElementLength()); });
     return info.Env().Undefined();
   }
 
@@ -378,28 +360,35 @@ class CatalogWrap : public Napi::ObjectWrap<CatalogWrap> {
     return Napi::Boolean::New(info.Env(), true);
   }
 
+  // loadIndex(vector, path, mmap): the graph file is untrusted. It is
+  // checked whole (HnswIndex::CheckGraph: structure, levels, neighbour
+  // counts and slots, keys distinct rows of this column) before use; a bad
+  // one throws ERR_FUSIONRANK_CORRUPT naming the file and leaves the
+  // column's graph as it was. It is not rebuilt from the vectors instead: a
+  // file that fails its checks after its checksum matched was written by
+  // something other than fusionrank's save, so the other files of that
+  // snapshot are suspect too, and a silent rebuild would hide it and cost
+  // every replica minutes on a large catalog (what SQLite does with a
+  // corrupt page: SQLITE_CORRUPT, not a repair). A graph that is merely
+  // behind its vectors (saved before a catch-up) is kept and caught up
+  // (Catalog::AdoptIndex).
   Napi::Value LoadIndex(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
     const int v = RequireVector(info, 0);
     const std::string path = RequireString(info, 1, "path");
     const bool mmap = info.Length() > 2 && info[2].ToBoolean().Value();
     std::unique_lock<std::shared_mutex> lock(catalog_->mutex());
-    auto& column = catalog_->vectors()[v];
-    auto index = std::make_unique<HnswIndex>();
-    std::string error;
-    if (!index->Load(path, mmap, &error))
-      Throw(info.Env(), ErrorKind::kError, "ERR_FUSIONRANK_CORRUPT", "Could not read " + path + ": " + error);
-    // Every key must be a row of this catalog; otherwise the file does not
-    // belong to these columns.
-    if (index->row_bound() > catalog_->rows())
-      Throw(info.Env(), ErrorKind::kError, "ERR_FUSIONRANK_CORRUPT", path + " does not match the vector column");
-    Guard(info.Env(), [&] {
-      index->BuildCodes(*Data(info.Env()).kernels, column.store->View(),
+    Guard(env, [&] {
+      auto& column = catalog_->vectors()[v];
+      // Keys index the column's rows, whose vectors the search reads.
+      const size_t rows = std::min(catalog_->rows(), column.store->size());
+      auto index = std::make_unique<HnswIndex>();
+      index->Load(path, mmap, rows);
+      index->BuildCodes(*Data(env).kernels, column.store->View(),
                         std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
+      catalog_->AdoptIndex(v, std::move(index));
     });
-    column.index = std::move(index);
-    column.dirty.clear();
-    column.indexed_version = column.version;
-    return info.Env().Undefined();
+    return env.Undefined();
   }
 
   std::shared_ptr<Catalog> catalog_;

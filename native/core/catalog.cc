@@ -1,6 +1,7 @@
 #include "catalog.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 #include "error.h"
@@ -117,10 +118,190 @@ void Catalog::Remove(const uint32_t* rows, size_t n) {
   ++epoch_;
 }
 
-void Catalog::SetAlive(const uint8_t* alive, size_t rows) {
-  GrowTo(rows);
-  std::copy(alive, alive + rows, alive_.begin());
+// ---- loading
+
+namespace {
+
+[[noreturn]] void CorruptColumn(const std::string& what, const std::string& why) {
+  throw Error(ErrorKind::kError, "ERR_FUSIONRANK_CORRUPT", what + " " + why);
+}
+
+std::string RowText(size_t row) { return "row " + std::to_string(row); }
+
+}  // namespace
+
+void Catalog::ImportAlive(const uint8_t* alive, size_t rows) {
+  if (rows_ != 0)
+    throw Error(ErrorKind::kError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "Liveness is imported into an empty catalog only");
+  if (rows > kMaxRows) CorruptColumn("The liveness column", "has " + std::to_string(rows) + " rows, more than a catalog holds");
+  for (size_t row = 0; row < rows; ++row)
+    if (alive[row] > 1)
+      CorruptColumn("The liveness column", "has " + std::to_string(alive[row]) + " at " + RowText(row) + " (expected 0 or 1)");
+  // Everything grows to the row count except the vector stores: ImportVector
+  // fills each from its file, whose length must match. Growing them here
+  // would allocate rows x row bytes (up to 256 KB a row) on the word of the
+  // liveness file alone.
+  for (auto& v : vectors_) {
+    v.present.assign(rows, 0);
+    v.row_version.assign(rows, 0);
+  }
+  for (auto& f : fields_) {
+    switch (f.kind) {
+      case FieldKind::kNumber:
+      case FieldKind::kTime: f.numbers.assign(rows, std::numeric_limits<double>::quiet_NaN()); break;
+      case FieldKind::kTags: f.tags.assign(rows, {}); break;
+      default: f.codes.assign(rows, -1); break;
+    }
+  }
+  alive_.assign(alive, alive + rows);
+  rows_ = rows;
   ++epoch_;
+}
+
+void Catalog::ImportVector(const KernelTable& kernels, int v, const uint8_t* data, size_t bytes,
+                           const uint8_t* present, size_t rows, const float* scales, size_t scale_count) {
+  CheckVector(v);
+  VectorColumn& column = vectors_[v];
+  const std::string what = "Vector column '" + column.name + "'";
+  const size_t dim = column.store->dim(), row_bytes = column.store->row_bytes();
+  const Dtype dtype = column.store->dtype();
+  if (rows != rows_)
+    CorruptColumn(what, "has " + std::to_string(rows) + " presence flags for " + std::to_string(rows_) + " rows");
+  // rows <= kMaxRows and row_bytes <= 4 * kMaxDim (plus padding): no overflow.
+  if (bytes != rows * row_bytes)
+    CorruptColumn(what, "has " + std::to_string(bytes) + " bytes, expected " + std::to_string(rows * row_bytes) + " (" +
+                            std::to_string(rows) + " rows of " + std::to_string(row_bytes) + ")");
+  // (An empty typed array may have no data pointer at all.)
+  if (dtype == Dtype::kI8 && (scale_count != rows || (rows > 0 && !scales)))
+    CorruptColumn(what, "has " + std::to_string(scale_count) + " scales for " + std::to_string(rows) + " rows");
+  // Every stored row is all zeros (never written) or a unit vector as
+  // VectorStore encoded it, with zero padding: cosine is a dot product only
+  // for unit rows, and a NaN or a huge element would poison every score and
+  // the graph's navigation without an error.
+  const size_t element = ElementBytes(dtype);
+  std::vector<float> decoded(dim);
+  std::vector<uint16_t> halves(dtype == Dtype::kF16 ? dim : 0);
+  for (size_t row = 0; row < rows; ++row) {
+    if (present[row] > 1)
+      CorruptColumn(what, "has presence flag " + std::to_string(present[row]) + " at " + RowText(row) + " (expected 0 or 1)");
+    if (present[row] && !alive_[row]) CorruptColumn(what, "has a vector at " + RowText(row) + ", which is not alive");
+    const uint8_t* record = data + row * row_bytes;
+    for (size_t b = dim * element; b < row_bytes; ++b)
+      if (record[b] != 0) CorruptColumn(what, "has non-zero padding at " + RowText(row));
+    // Generous against rounding (f32 normalisation, f16 halves: well under
+    // 1e-3), tight against damage.
+    double tolerance = 1e-2;
+    switch (dtype) {
+      case Dtype::kF32: std::memcpy(decoded.data(), record, dim * sizeof(float)); break;
+      case Dtype::kF16: {
+        std::memcpy(halves.data(), record, dim * sizeof(uint16_t));
+        kernels.decode_f16(halves.data(), dim, decoded.data());
+        break;
+      }
+      case Dtype::kI8: {
+        const float scale = scales[row];
+        if (!std::isfinite(scale) || scale < 0.0f)
+          CorruptColumn(what, "has scale " + std::to_string(scale) + " at " + RowText(row));
+        for (size_t j = 0; j < dim; ++j) decoded[j] = scale * static_cast<float>(static_cast<int8_t>(record[j]));
+        // Rounding to the nearest step moves each element by at most half a
+        // step: the norm by at most sqrt(dim) / 2 steps.
+        tolerance += 0.5 * std::sqrt(static_cast<double>(dim)) * scale;
+        break;
+      }
+    }
+    double squares = 0.0;
+    for (size_t j = 0; j < dim; ++j) squares += double(decoded[j]) * decoded[j];
+    if (!std::isfinite(squares))
+      CorruptColumn(what, "has a non-finite element at " + RowText(row));
+    if (squares != 0.0 && std::fabs(std::sqrt(squares) - 1.0) > tolerance)
+      CorruptColumn(what, "has a vector of length " + std::to_string(std::sqrt(squares)) + " at " + RowText(row) +
+                              " (stored vectors are unit length)");
+  }
+  auto fresh = std::make_unique<VectorStore>(dim, dtype);
+  // (An empty column may come with null pointers, which memcpy must not see.)
+  if (rows > 0) fresh->AddRaw(data, scales, rows);
+  column.store = std::move(fresh);
+  column.present.assign(present, present + rows);
+  column.row_version.resize(rows, 0);
+  column.RecordRewrite();
+  ++column.version;
+  ++epoch_;
+}
+
+void Catalog::ImportNumbers(int f, const double* values, size_t count) {
+  CheckField(f, FieldKind::kNumber, FieldKind::kTime);
+  FieldColumn& c = fields_[f];
+  const std::string what = "Field '" + c.name + "'";
+  if (count != rows_) CorruptColumn(what, "has " + std::to_string(count) + " values for " + std::to_string(rows_) + " rows");
+  // Stored values are finite or NaN (missing); dead rows hold none.
+  for (size_t row = 0; row < count; ++row) {
+    if (std::isinf(values[row])) CorruptColumn(what, "has an infinite value at " + RowText(row));
+    if (!alive_[row] && !std::isnan(values[row])) CorruptColumn(what, "has a value at " + RowText(row) + ", which is not alive");
+  }
+  c.numbers.assign(values, values + count);
+  ++epoch_;
+}
+
+void Catalog::ImportCodes(int f, const int32_t* codes, size_t count, int64_t dictionary_size) {
+  CheckField(f, FieldKind::kCategory, FieldKind::kBool);
+  FieldColumn& c = fields_[f];
+  const std::string what = "Field '" + c.name + "'";
+  if (c.kind == FieldKind::kBool) dictionary_size = 2;
+  if (count != rows_) CorruptColumn(what, "has " + std::to_string(count) + " codes for " + std::to_string(rows_) + " rows");
+  // A code past the dictionary would name no value (and size per-value
+  // tables in the ranker's caps by a number from the file).
+  for (size_t row = 0; row < count; ++row) {
+    const int32_t code = codes[row];
+    if (code < -1 || (dictionary_size >= 0 && code >= dictionary_size))
+      CorruptColumn(what, "has code " + std::to_string(code) + " at " + RowText(row) +
+                              (dictionary_size >= 0 ? " (its dictionary has " + std::to_string(dictionary_size) + " values)" : ""));
+    if (!alive_[row] && code != -1) CorruptColumn(what, "has a value at " + RowText(row) + ", which is not alive");
+  }
+  c.codes.assign(codes, codes + count);
+  ++epoch_;
+}
+
+void Catalog::ImportTags(int f, const uint32_t* flat, size_t count, int64_t dictionary_size) {
+  CheckField(f, FieldKind::kTags, FieldKind::kTags);
+  FieldColumn& c = fields_[f];
+  const std::string what = "Field '" + c.name + "'";
+  const size_t rows = rows_;
+  if (count < rows + 1) CorruptColumn(what, "has " + std::to_string(count) + " entries, fewer than " + std::to_string(rows + 1) + " offsets");
+  const uint32_t* offsets = flat;
+  const uint32_t* codes = flat + rows + 1;
+  const size_t total = count - rows - 1;
+  if (offsets[0] != 0) CorruptColumn(what, "has first tag offset " + std::to_string(offsets[0]) + " (expected 0)");
+  if (offsets[rows] != total)
+    CorruptColumn(what, "has " + std::to_string(total) + " tag codes but its offsets end at " + std::to_string(offsets[rows]));
+  for (size_t row = 0; row < rows; ++row) {
+    if (offsets[row + 1] < offsets[row] || offsets[row + 1] > total)
+      CorruptColumn(what, "has tag offsets out of order at " + RowText(row));
+    if (!alive_[row] && offsets[row + 1] != offsets[row]) CorruptColumn(what, "has tags at " + RowText(row) + ", which is not alive");
+    // Filters binary-search a row's tags: strictly increasing, as SetTags
+    // stores them.
+    for (uint32_t i = offsets[row]; i < offsets[row + 1]; ++i) {
+      if (dictionary_size >= 0 && codes[i] >= uint64_t(dictionary_size))
+        CorruptColumn(what, "has tag code " + std::to_string(codes[i]) + " at " + RowText(row) + " (its dictionary has " +
+                                std::to_string(dictionary_size) + " values)");
+      if (i > offsets[row] && codes[i] <= codes[i - 1])
+        CorruptColumn(what, "has tags out of order or repeated at " + RowText(row));
+    }
+  }
+  std::vector<std::vector<uint32_t>> tags(rows);
+  for (size_t row = 0; row < rows; ++row) tags[row].assign(codes + offsets[row], codes + offsets[row + 1]);
+  c.tags = std::move(tags);
+  ++epoch_;
+}
+
+void Catalog::AdoptIndex(int v, std::unique_ptr<HnswIndex> index) {
+  CheckVector(v);
+  VectorColumn& column = vectors_[v];
+  bool covers = true;
+  for (size_t row = 0; row < rows_ && covers; ++row)
+    if (column.present[row] && !index->Contains(static_cast<uint32_t>(row))) covers = false;
+  column.index = std::move(index);
+  column.dirty.clear();
+  column.indexed_version = covers ? column.version : ~uint64_t(0);
 }
 
 void Catalog::CheckVector(int v) const {

@@ -88,8 +88,37 @@ class Catalog {
   const std::vector<FieldColumn>& fields() const { return fields_; }
   std::vector<FieldColumn>& fields() { return fields_; }
   const std::vector<uint8_t>& alive_bits() const { return alive_; }
-  // Restores row count and liveness when loading.
-  void SetAlive(const uint8_t* alive, size_t rows);
+  // ---- loading a saved catalog (columns read back from files)
+  // Each Import* checks what it is given against the row count and the
+  // column's invariants before changing anything, and throws
+  // ERR_FUSIONRANK_CORRUPT naming the column and the first bad row: the
+  // bytes come from files and are not trusted. Call ImportAlive first, on an
+  // empty catalog (it fixes the row count the columns are checked against),
+  // then ImportVector for every vector: until then the stores hold no rows.
+  //
+  // alive: one byte per row, 0 or 1.
+  void ImportAlive(const uint8_t* alive, size_t rows);
+  // One row_bytes() record per row (and one scale per row for i8), plus one
+  // presence byte per row. Every row is either all zeros (never written) or
+  // unit length within a tolerance (what VectorStore stores), with zero
+  // padding; dead rows have no vector.
+  void ImportVector(const KernelTable& kernels, int v, const uint8_t* data, size_t bytes,
+                    const uint8_t* present, size_t rows, const float* scales, size_t scale_count);
+  // Fields hold no value on dead rows (Remove clears them).
+  // number / time: one double per row, finite or NaN (missing).
+  void ImportNumbers(int f, const double* values, size_t count);
+  // category / bool: one code per row, -1 (missing) or below
+  // `dictionary_size` (2 for bool; a negative size skips that bound).
+  void ImportCodes(int f, const int32_t* codes, size_t count, int64_t dictionary_size);
+  // tags: rows + 1 offsets (from 0, non-decreasing, the last one the code
+  // count) then the codes; each row's codes strictly increasing (the
+  // filters binary-search them) and below `dictionary_size` (negative:
+  // unchecked).
+  void ImportTags(int f, const uint32_t* flat, size_t count, int64_t dictionary_size);
+  // Installs a loaded graph for vector v (its keys were checked against the
+  // rows). A graph that lacks a row that has a vector (saved before its last
+  // catch-up, or a key rewritten) is left stale, so the next rank catches it up.
+  void AdoptIndex(int v, std::unique_ptr<HnswIndex> index);
 
   int VectorIndex(const std::string& name) const;
   int FieldIndex(const std::string& name) const;

@@ -2,8 +2,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+
+#if !defined(_WIN32)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 #include "error.h"
 #include "parallel.h"
@@ -67,9 +76,74 @@ struct RowMetric {
   }
 };
 
+// ---- the saved graph, untrusted
+//
+// What USearch's index_gt<float, uint64_t, uint32_t>::save writes, in the
+// host's byte order: a header of five u64 {nodes, connectivity,
+// connectivity_base, max_level, entry_slot}; one i16 level per node; then
+// each node: its key (u64, a catalog row), its level again (i16) and, for
+// each level 0..level, a u32 neighbour count followed by room for
+// connectivity_base (level 0) or connectivity (above) u32 slots.
+// USearch's own loader trusts all of it: it allocates `nodes` levels before
+// looking at the file's size, reads neighbour slots and levels without a
+// bound, and a level that does not match the node's bytes shifts every node
+// after it. CheckGraph walks the bytes first, so USearch only ever sees a
+// file that is whole and consistent.
+constexpr size_t kGraphHeaderBytes = 5 * sizeof(uint64_t);
+constexpr size_t kNodeHeadBytes = sizeof(uint64_t) + sizeof(int16_t);
+// Bounds on what a graph may declare. fusionrank writes 16 / 32 and, at that
+// connectivity, levels stay below 16 even for 2^32 rows; the bounds only
+// keep every node under 300 KB and every sum below, whatever the header says.
+constexpr uint64_t kMaxGraphConnectivity = 1024;
+constexpr uint64_t kMaxGraphBaseConnectivity = 4096;
+constexpr uint64_t kMaxGraphLevel = 64;
+
+template <typename T>
+T ReadAt(const uint8_t* p) {
+  T value;
+  std::memcpy(&value, p, sizeof(T));
+  return value;
+}
+
+[[noreturn]] void CorruptGraph(const std::string& name, const std::string& why) {
+  throw Error(ErrorKind::kError, "ERR_FUSIONRANK_CORRUPT", "Graph file " + name + " is corrupt: " + why);
+}
+
+// A read-only mapping of a whole file, unmapped when the last graph viewing
+// it goes (USearch's own mapper opens with O_NOATIME, which fails on files
+// the process does not own, e.g. a catalog on shared storage).
+struct MappedFile {
+  uint8_t* data = nullptr;
+  size_t size = 0;
+  MappedFile() = default;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile() {
+#if !defined(_WIN32)
+    if (data) munmap(data, size);
+#endif
+  }
+};
+
+// The whole file, copied; its size comes from the file system, never from
+// the file's contents.
+std::vector<uint8_t> ReadWholeFile(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file) CorruptGraph(path, std::string("it cannot be opened (") + std::strerror(errno) + ")");
+  std::vector<uint8_t> bytes;
+  uint8_t chunk[1 << 16];
+  for (size_t got; (got = std::fread(chunk, 1, sizeof(chunk), file)) > 0;) bytes.insert(bytes.end(), chunk, chunk + got);
+  const bool failed = std::ferror(file) != 0;
+  std::fclose(file);
+  if (failed) CorruptGraph(path, "it cannot be read");
+  return bytes;
+}
+
 }  // namespace
 
 struct HnswIndex::Impl {
+  // Declared first, destroyed last: a viewed index points into it.
+  std::shared_ptr<const MappedFile> mapping;
   Index index;
   HnswOptions options;
   explicit Impl(HnswOptions o)
@@ -90,9 +164,12 @@ bool HnswIndex::immutable() const { return impl_->index.is_immutable(); }
 
 void HnswIndex::EnsureMutable() {
   if (!impl_->index.is_immutable()) return;
-  std::string error;
-  if (!Load(path_, false, &error))
-    throw Error(ErrorKind::kError, "ERR_FUSIONRANK_INDEX", "Could not reload " + path_ + ": " + error);
+  // Copied from the mapping itself, not from the path: a save over the same
+  // directory may have renamed another graph to that path since; the
+  // mapping still holds the file this index was loaded from.
+  const std::shared_ptr<const MappedFile> mapping = impl_->mapping;
+  if (!mapping) throw Error(ErrorKind::kError, "ERR_FUSIONRANK_INDEX", "A viewed graph without its mapping");
+  LoadBytes(mapping->data, mapping->size, row_limit_, path_);
 }
 
 void HnswIndex::Upsert(const KernelTable& kernels, const StoreView& view, const uint32_t* rows,
@@ -693,25 +770,165 @@ bool HnswIndex::Save(const std::string& path, std::string* error) const {
   return true;
 }
 
-bool HnswIndex::Load(const std::string& path, bool mmap, std::string* error) {
-  path_ = path;
-  auto fresh = std::make_unique<Impl>(impl_->options);
-  auto result = mmap ? fresh->index.view(unum::usearch::memory_mapped_file_t(path_.c_str()))
-                     : fresh->index.load(unum::usearch::input_file_t(path_.c_str()));
-  if (!result) {
-    *error = result.error.what();
-    result.error.release();
-    return false;
+void HnswIndex::CheckGraph(const uint8_t* data, size_t size, size_t row_limit, const std::string& name) {
+  auto fail = [&](const std::string& why) { CorruptGraph(name, why); };
+  auto str = [](uint64_t v) { return std::to_string(v); };
+  if (size < kGraphHeaderBytes)
+    fail(str(size) + " bytes, shorter than the " + str(kGraphHeaderBytes) + "-byte header");
+  const uint64_t nodes = ReadAt<uint64_t>(data);
+  const uint64_t connectivity = ReadAt<uint64_t>(data + 8);
+  const uint64_t base = ReadAt<uint64_t>(data + 16);
+  const uint64_t max_level = ReadAt<uint64_t>(data + 24);
+  const uint64_t entry = ReadAt<uint64_t>(data + 32);
+  if (nodes == 0) {
+    if (size != kGraphHeaderBytes) fail("an empty graph followed by " + str(size - kGraphHeaderBytes) + " bytes");
+    return;
   }
-  row_to_slot_.clear();
+  if (connectivity < 2 || connectivity > kMaxGraphConnectivity)
+    fail("connectivity " + str(connectivity) + " is outside [2, " + str(kMaxGraphConnectivity) + "]");
+  if (base < connectivity || base > kMaxGraphBaseConnectivity)
+    fail("base connectivity " + str(base) + " is outside [" + str(connectivity) + ", " + str(kMaxGraphBaseConnectivity) + "]");
+  const uint64_t base_list = sizeof(uint32_t) * (1 + base);
+  const uint64_t upper_list = sizeof(uint32_t) * (1 + connectivity);
+  // Every node takes at least its level entry, its head and a base list, so
+  // the file's size bounds the node count before anything is sized by it;
+  // and the keys are distinct rows, so the column bounds it too (which also
+  // keeps slots within u32 and every sum below far from overflowing).
+  const uint64_t smallest = sizeof(int16_t) + kNodeHeadBytes + base_list;
+  if (nodes > (size - kGraphHeaderBytes) / smallest)
+    fail("the header declares " + str(nodes) + " nodes, more than its " + str(size) + " bytes can hold");
+  if (nodes > row_limit || nodes > kMaxRows)
+    fail("the header declares " + str(nodes) + " nodes for a column of " + str(row_limit) + " rows");
+  if (max_level > kMaxGraphLevel) fail("the top level " + str(max_level) + " is above " + str(kMaxGraphLevel));
+  if (entry >= nodes) fail("the entry node " + str(entry) + " is not one of its " + str(nodes) + " nodes");
+  const uint8_t* levels = data + kGraphHeaderBytes;
+  auto level_of = [&](uint64_t slot) { return ReadAt<int16_t>(levels + slot * sizeof(int16_t)); };
+  // Levels, and with them the exact length every node takes.
+  uint64_t expected = kGraphHeaderBytes + nodes * sizeof(int16_t);
+  int64_t top = 0;
+  for (uint64_t i = 0; i < nodes; ++i) {
+    const int64_t level = level_of(i);
+    if (level < 0 || uint64_t(level) > max_level)
+      fail("node " + str(i) + " has level " + std::to_string(level) + ", outside [0, " + str(max_level) + "]");
+    top = std::max(top, level);
+    expected += kNodeHeadBytes + base_list + uint64_t(level) * upper_list;
+    if (expected > size) fail("its nodes take more than its " + str(size) + " bytes");
+  }
+  if (expected != size) fail(str(size) + " bytes, but its nodes take " + str(expected));
+  if (uint64_t(top) != max_level)
+    fail("the header's top level is " + str(max_level) + " but the highest node is on level " + std::to_string(top));
+  if (uint64_t(level_of(entry)) != max_level) fail("the entry node " + str(entry) + " is not on the top level");
+  // Nodes: keys, levels, neighbour lists. Every read below is inside the
+  // extent just summed.
+  std::vector<uint64_t> keys(nodes);
+  const uint8_t* node = levels + nodes * sizeof(int16_t);
+  for (uint64_t i = 0; i < nodes; ++i) {
+    const uint64_t key = ReadAt<uint64_t>(node);
+    if (key >= row_limit) fail("node " + str(i) + " holds row " + str(key) + ", but the column has " + str(row_limit) + " rows");
+    keys[i] = key;
+    const int64_t level = level_of(i);
+    if (ReadAt<int16_t>(node + sizeof(uint64_t)) != level)
+      fail("node " + str(i) + " says it has level " + std::to_string(ReadAt<int16_t>(node + sizeof(uint64_t))) +
+           ", the level table " + std::to_string(level));
+    const uint8_t* list = node + kNodeHeadBytes;
+    for (int64_t l = 0; l <= level; ++l) {
+      const uint64_t room = l == 0 ? base : connectivity;
+      const uint32_t count = ReadAt<uint32_t>(list);
+      if (count > room)
+        fail("node " + str(i) + " lists " + str(count) + " neighbours on level " + std::to_string(l) + ", room for " + str(room));
+      for (uint32_t j = 0; j < count; ++j) {
+        const uint32_t slot = ReadAt<uint32_t>(list + sizeof(uint32_t) * (1 + j));
+        // A neighbour must exist on the level it is linked on: USearch
+        // reads that level's list of it without a check.
+        if (slot >= nodes) fail("node " + str(i) + " links to node " + str(slot) + " of " + str(nodes));
+        if (level_of(slot) < l)
+          fail("node " + str(i) + " links on level " + std::to_string(l) + " to node " + str(slot) + ", which has no such level");
+      }
+      list += l == 0 ? base_list : upper_list;
+    }
+    node = list;
+  }
+  // Two nodes with one row would leave one unreachable and the row's
+  // neighbours split between them.
+  std::sort(keys.begin(), keys.end());
+  for (uint64_t i = 1; i < nodes; ++i)
+    if (keys[i] == keys[i - 1]) fail("row " + str(keys[i]) + " is in the graph twice");
+}
+
+void HnswIndex::Adopt(std::unique_ptr<Impl> fresh) {
+  // Keys were checked to be distinct rows below row_limit_.
+  std::vector<int64_t> row_to_slot;
   for (size_t slot = 0; slot < fresh->index.size(); ++slot) {
     const uint64_t row = unum::usearch::get_key(fresh->index.at(slot));
-    if (row >= row_to_slot_.size()) row_to_slot_.resize(row + 1, -1);
-    row_to_slot_[row] = static_cast<int64_t>(slot);
+    if (row >= row_to_slot.size()) row_to_slot.resize(row + 1, -1);
+    row_to_slot[row] = static_cast<int64_t>(slot);
   }
   impl_ = std::move(fresh);
+  row_to_slot_ = std::move(row_to_slot);
   RebuildSlotMap();
-  return true;
+}
+
+void HnswIndex::LoadBytes(const uint8_t* data, size_t size, size_t row_limit, const std::string& name) {
+  CheckGraph(data, size, row_limit, name);
+  auto fresh = std::make_unique<Impl>(impl_->options);
+  // A non-owning "mapping" of the bytes: USearch copies every node out of it.
+  auto result = fresh->index.load(
+      unum::usearch::memory_mapped_file_t(reinterpret_cast<unum::usearch::byte_t*>(const_cast<uint8_t*>(data)), size));
+  if (!result) {
+    const std::string why = result.error.what();
+    result.error.release();
+    // The bytes were checked: what can still fail is an allocation.
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_OUT_OF_MEMORY", "Could not load the graph " + name + ": " + why);
+  }
+  row_limit_ = row_limit;
+  Adopt(std::move(fresh));
+}
+
+void HnswIndex::Load(const std::string& path, bool mmap, size_t row_limit) {
+#if defined(_WIN32)
+  mmap = false;  // no mapping of our own there: a copy
+#endif
+  if (!mmap) {
+    const std::vector<uint8_t> bytes = ReadWholeFile(path);
+    LoadBytes(bytes.data(), bytes.size(), row_limit, path);
+    path_ = path;
+    return;
+  }
+#if !defined(_WIN32)
+  auto mapping = std::make_shared<MappedFile>();
+  {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) CorruptGraph(path, std::string("it cannot be opened (") + std::strerror(errno) + ")");
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      CorruptGraph(path, "it is not a regular file");
+    }
+    const size_t size = static_cast<size_t>(st.st_size);
+    if (size < kGraphHeaderBytes) {
+      ::close(fd);
+      CheckGraph(nullptr, size, row_limit, path);  // throws: too short
+    }
+    void* data = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (data == MAP_FAILED) CorruptGraph(path, std::string("it cannot be mapped (") + std::strerror(errno) + ")");
+    mapping->data = static_cast<uint8_t*>(data);
+    mapping->size = size;
+  }
+  CheckGraph(mapping->data, mapping->size, row_limit, path);
+  auto fresh = std::make_unique<Impl>(impl_->options);
+  fresh->mapping = mapping;
+  auto result = fresh->index.view(unum::usearch::memory_mapped_file_t(
+      reinterpret_cast<unum::usearch::byte_t*>(mapping->data), mapping->size));
+  if (!result) {
+    const std::string why = result.error.what();
+    result.error.release();
+    throw Error(ErrorKind::kRangeError, "ERR_FUSIONRANK_OUT_OF_MEMORY", "Could not map the graph " + path + ": " + why);
+  }
+  row_limit_ = row_limit;
+  path_ = path;
+  Adopt(std::move(fresh));
+#endif
 }
 
 }  // namespace fr

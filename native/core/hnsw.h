@@ -80,14 +80,29 @@ class HnswIndex {
 
   // Serialises the graph to `path`; false on an I/O failure.
   bool Save(const std::string& path, std::string* error) const;
-  // Loads (copy) or views (mmap, read-only) a saved graph. A viewed graph is
-  // reloaded as a copy the first time it has to change.
-  bool Load(const std::string& path, bool mmap, std::string* error);
+  // Loads (copy) or views (mmap, read-only) a saved graph whose keys must be
+  // rows below `row_limit` (the rows of the vector column it belongs to).
+  // The file is untrusted: every size, level, count and slot in it is
+  // checked (CheckGraph) before USearch reads it, and a bad one throws
+  // ERR_FUSIONRANK_CORRUPT naming the file; on a throw this index is
+  // unchanged. A viewed graph is copied out of its mapping the first time it
+  // has to change. A viewed file must not be rewritten in place while it is
+  // mapped (saves replace files by rename, never in place).
+  void Load(const std::string& path, bool mmap, size_t row_limit);
+  // Loads a copy of a graph serialised in memory (`name` is what errors
+  // call it): the same checks as Load.
+  void LoadBytes(const uint8_t* data, size_t size, size_t row_limit, const std::string& name);
+  // Checks that `data` is a whole, well-formed graph file whose keys are
+  // distinct rows below `row_limit`; throws ERR_FUSIONRANK_CORRUPT saying
+  // what is wrong in `name` otherwise. Reads only inside [data, data + size).
+  static void CheckGraph(const uint8_t* data, size_t size, size_t row_limit, const std::string& name);
 
  private:
   struct Impl;
   struct Scratch;
   void EnsureMutable();
+  // Takes over a freshly loaded (and checked) graph.
+  void Adopt(std::unique_ptr<Impl> fresh);
   void RebuildSlotMap();
   // Copies the base-level neighbour lists of `slots` into links_ (as rows);
   // all of them when `slots` is null.
@@ -102,6 +117,7 @@ class HnswIndex {
   std::vector<int64_t> row_to_slot_;
   std::vector<uint32_t> slot_to_row_;  // dense, rebuilt after every change
   std::string path_;  // the file a viewed graph maps
+  size_t row_limit_ = 0;  // what the loaded graph's keys were checked against
   mutable std::mutex contexts_mutex_;
   mutable std::vector<size_t> free_contexts_;
   mutable std::vector<std::unique_ptr<Scratch>> scratch_;  // per context, made on first use
