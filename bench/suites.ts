@@ -8,5 +8,6 @@ export const suites: Record<string, () => Promise<Suite>> = {
   rank: async () => (await import('./rank.js')).benchRank,
   eval: async () => (await import('./eval.js')).benchEval,
   learn: async () => (await import('./learn.js')).benchLearn,
+  batch: async () => (await import('./batch.js')).benchBatch,
   startup: async () => (await import('./startup.js')).benchStartup,
 };
