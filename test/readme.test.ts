@@ -57,6 +57,19 @@ describe('README examples', () => {
     expect(out).toContain("isa: '");
   });
 
+  it('Batch jobs: topKMany over a store and a catalog, rankMany in request order', async () => {
+    const code = block('Ranking', 0) + '\nif (k !== 100 || rows.length !== 3 * 100 || firstUser.length !== 100) throw new Error("unexpected topKMany shape");\nif (nightly.k !== 50 || nightly.ids.some((id) => !id.startsWith("s"))) throw new Error("filter not applied " + nightly.ids.slice(0, 5));\nif (results.length !== 4 || results.some((r) => r.items.length === 0)) throw new Error("unexpected rankMany results");';
+    const prelude = [
+      'const vec = (s) => Float32Array.from({ length: 64 }, (_, i) => Math.sin(s * 7.1 + i));',
+      'const itemVectors = new Float32Array(300 * 64); for (let i = 0; i < 300; i++) itemVectors.set(vec(i), i * 64);',
+      'const userVectors = new Float32Array(3 * 64); for (let i = 0; i < 3; i++) userVectors.set(vec(1000 + i), i * 64);',
+      "const items = Array.from({ length: 300 }, (_, i) => ({ id: (i % 2 ? 'u' : 's') + i, vectors: { v: vec(i) }, fields: { safe: i % 2 === 0 } }));",
+      'const requests = Array.from({ length: 4 }, (_, i) => ({ query: { v: vec(2000 + i) } }));',
+    ].join('\n');
+    const out = await run(code, prelude);
+    expect(out).toContain('README-EXAMPLE-OK');
+  });
+
   it('Evaluation scores, compares, measures agreement and fuses, without loading the addon', async () => {
     // Expected values by hand: q1 ranks a(2) b(0) c(1), DCG 2 + 1/log2(4) over IDCG 2 + 1/log2(3); q2 ranks
     // e (unjudged) then d(1), DCG 1/log2(3) over IDCG 1. `after`: q1 c a b, DCG 1 + 2/log2(3); q2 d first, 1.
