@@ -112,3 +112,19 @@ describe('Catalog.topKMany', () => {
     await expect(fx.catalog.topKMany('visual', queries, 5, { filter: { price: { near: 3 } } as never })).rejects.toMatchObject({ code: 'ERR_FUSIONRANK_INVALID_FILTER' });
   });
 });
+
+describe('FusionMlp.predictAsync({ device })', () => {
+  test("'cuda' without a usable GPU is ERR_FUSIONRANK_CUDA_UNAVAILABLE; 'auto' gives the CPU result", async () => {
+    const { FusionMlp } = await import('../src/index.js');
+    const { randomMlpOnnx } = await import('../src/rerank/onnx-build.js');
+    const { cudaCapabilities } = await import('../src/cuda.js');
+    const random = rng(12);
+    const mlp = FusionMlp.fromOnnx(randomMlpOnnx([20, 16, 1], random, { activation: 'Relu' }));
+    const x = Float32Array.from({ length: 20 * 7 }, () => random() * 2 - 1);
+    const cpu = mlp.predict(x);
+    await expect(mlp.predictAsync(x, { device: 'tpu' as never })).rejects.toMatchObject({ code: 'ERR_FUSIONRANK_INVALID_ARGUMENT' });
+    if (cudaCapabilities().available) return; // the GPU comparison lives in test/cuda-batch.test.ts
+    await expect(mlp.predictAsync(x, { device: 'cuda' })).rejects.toMatchObject({ code: 'ERR_FUSIONRANK_CUDA_UNAVAILABLE' });
+    expect(Array.from(await mlp.predictAsync(x, { device: 'auto' }))).toEqual(Array.from(cpu));
+  });
+});

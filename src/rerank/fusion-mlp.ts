@@ -378,7 +378,13 @@ export class FusionMlp {
           const precision = opts.gpuPrecision ?? 'f16';
           if (precision !== 'f16' && precision !== 'bf16') throw typeError(invalidParameter('options.gpuPrecision', "'f16' or 'bf16'", precision));
           const { gpuPredict } = await import('./gpu-mlp.js');
-          return await gpuPredict(where.binding, this.#layerSpecs, this.inputSize, this.outputSize, denseInput(data, batch, this.inputSize), batch, precision);
+          try {
+            return await gpuPredict(where.binding, this.#layerSpecs, this.inputSize, this.outputSize, denseInput(data, batch, this.inputSize), batch, precision);
+          } catch (error) {
+            // 'auto' falls back to the CPU for this call when the GPU runs out of memory.
+            if (opts.device !== 'auto' || (error as { code?: string })?.code !== 'ERR_FUSIONRANK_OUT_OF_MEMORY') throw error;
+            process.emitWarning(`predictAsync: the GPU ran out of memory (${(error as Error).message}); this call runs on the CPU`, { type: 'FusionrankWarning', code: 'FUSIONRANK_CUDA_FALLBACK' });
+          }
         }
       }
       return await this.#native.predictAsync(data, batch, threads);

@@ -247,7 +247,13 @@ export class VectorStore {
         const where = resolveDevice(opts.device);
         if (where.device === 'cuda') {
           const { gpuTopKMany } = await import('./gpu.js');
-          return await gpuTopKMany(this, where.binding, q, kk, rows);
+          try {
+            return await gpuTopKMany(this, where.binding, q, kk, rows);
+          } catch (error) {
+            // 'auto' falls back to the CPU for this call when the GPU runs out of memory.
+            if (opts.device !== 'auto' || (error as { code?: string })?.code !== 'ERR_FUSIONRANK_OUT_OF_MEMORY') throw error;
+            process.emitWarning(`topKMany: the GPU ran out of memory (${(error as Error).message}); this call runs on the CPU`, { type: 'FusionrankWarning', code: 'FUSIONRANK_CUDA_FALLBACK' });
+          }
         }
       }
       return await this.#native.topKManyAsync(q, kk, rows, threads);
