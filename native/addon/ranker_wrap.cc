@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/parallel.h"
 #include "../core/ranker.h"
 #include "addon.h"
 #include "catalog_wrap.h"
@@ -486,6 +487,7 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
                        {
                            InstanceMethod<&RankerWrap::Rank>("rank"),
                            InstanceMethod<&RankerWrap::RankAsync>("rankAsync"),
+                           InstanceMethod<&RankerWrap::RankBatchAsync>("rankBatchAsync"),
                            InstanceMethod<&RankerWrap::Finish>("finish"),
                            InstanceMethod<&RankerWrap::Prepare>("prepare"),
                            InstanceMethod<&RankerWrap::ItemCacheStats>("itemCacheStats"),
@@ -690,6 +692,110 @@ class RankerWrap : public Napi::ObjectWrap<RankerWrap> {
       pending->tower_input = ParseTowerInput(env, info[0], tower_);
     }
     auto* worker = new RankWorker(env, ranker_, model_, tower_, *Data(env).kernels, std::move(pending));
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  }
+
+  // A batch of whole requests (plans without a JavaScript rerank model) on
+  // one pool task split over `threads` threads: the libuv pool has 4 threads
+  // by default, so rankMany would otherwise use at most 4 cores. Each request
+  // holds the reader lock while it runs, so it sees one catalog version.
+  class RankBatchWorker : public Napi::AsyncWorker {
+   public:
+    RankBatchWorker(Napi::Env env, std::shared_ptr<Ranker> ranker, std::shared_ptr<const Mlp> model, Tower tower,
+                    const KernelTable& kernels, std::vector<std::unique_ptr<Pending>> pending, unsigned threads)
+        : Napi::AsyncWorker(env, "fusionrank.rankMany"),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          ranker_(std::move(ranker)),
+          model_(std::move(model)),
+          tower_(std::move(tower)),
+          kernels_(kernels),
+          pending_(std::move(pending)),
+          threads_(threads) {}
+    Napi::Promise Promise() { return deferred_.Promise(); }
+
+    void Execute() override {
+      MarkPoolThreadBatch();
+      const size_t n = pending_.size();
+      stage2_.resize(n);
+      rerank_.resize(n);
+      rerank_us_.assign(n, 0.0);
+      const auto failure = CatchAll([&] {
+        ParallelRanges(n, threads_, [&](size_t, size_t begin, size_t end) {
+          for (size_t i = begin; i < end; ++i) {
+            Pending& p = *pending_[i];
+            std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
+            ApplyTower(kernels_, tower_, *ranker_->catalog(), p);
+            p.stage1 = ranker_->RunStage1(kernels_, p.request);
+            if (model_) rerank_[i] = RunModel(kernels_, *model_, *ranker_, p.stage1, &rerank_us_[i]);
+            stage2_[i] = ranker_->RunStage2(kernels_, p.request, p.stage1, Scores(i), rerank_[i].size());
+          }
+        });
+      });
+      if (failure) {
+        code_ = failure->code;
+        SetError(failure->message);
+      }
+    }
+    void OnOK() override {
+      Napi::Env env = Env();
+      Napi::Array out = Napi::Array::New(env, pending_.size());
+      for (size_t i = 0; i < pending_.size(); ++i)
+        out.Set(static_cast<uint32_t>(i), ResultToJs(env, pending_[i]->stage1, stage2_[i], pending_[i]->request,
+                                                     ranker_->plan().signals.size(), Scores(i), rerank_[i].size(),
+                                                     rerank_us_[i]));
+      deferred_.Resolve(out);
+    }
+    void OnError(const Napi::Error& e) override {
+      deferred_.Reject(MakeError(Env(), ErrorKind::kError, code_, e.Message()).Value());
+    }
+
+   private:
+    const float* Scores(size_t i) const { return model_ ? (rerank_[i].empty() ? &kNoScore : rerank_[i].data()) : nullptr; }
+
+    Napi::Promise::Deferred deferred_;
+    std::shared_ptr<Ranker> ranker_;
+    std::shared_ptr<const Mlp> model_;
+    Tower tower_;
+    const KernelTable& kernels_;
+    std::vector<std::unique_ptr<Pending>> pending_;
+    unsigned threads_;
+    std::vector<Stage2> stage2_;
+    std::vector<std::vector<float>> rerank_;
+    std::vector<double> rerank_us_;
+    const char* code_ = "ERR_FUSIONRANK_INTERNAL";
+  };
+
+  // rankBatchAsync(requests: NativeRankRequest[], threads) -> Promise of the
+  // results in order. Every request is parsed here first; a bad one throws
+  // naming its index and nothing is queued.
+  Napi::Value RankBatchAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsArray())
+      Throw(env, ErrorKind::kTypeError, "ERR_FUSIONRANK_INVALID_ARGUMENT", "Expected an array of requests");
+    if (ranker_->plan().rerank_top > 0 && !model_)
+      Throw(env, ErrorKind::kError, "ERR_FUSIONRANK_INTERNAL", "rankBatchAsync needs a plan without a JavaScript rerank model");
+    Napi::Array requests = info[0].As<Napi::Array>();
+    const uint32_t threads = std::max<uint32_t>(1, std::min<uint32_t>(RequireUint32(info, 1, "threads"), 256));
+    CatchUp(env, 1);
+    std::vector<std::unique_ptr<Pending>> pending;
+    pending.reserve(requests.Length());
+    {
+      std::shared_lock<std::shared_mutex> lock(ranker_->catalog()->mutex());
+      for (uint32_t i = 0; i < requests.Length(); ++i) {
+        auto p = std::make_unique<Pending>();
+        try {
+          p->request = ParseRequest(env, requests.Get(i), *ranker_);
+          p->tower_input = ParseTowerInput(env, requests.Get(i), tower_);
+        } catch (Napi::Error& e) {
+          e.Value().Set("message", Napi::String::New(env, "requests[" + std::to_string(i) + "]: " + e.Message()));
+          throw;
+        }
+        pending.push_back(std::move(p));
+      }
+    }
+    auto* worker = new RankBatchWorker(env, ranker_, model_, tower_, *Data(env).kernels, std::move(pending), threads);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

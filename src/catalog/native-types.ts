@@ -88,6 +88,8 @@ export interface NativeRankRequest {
 export interface NativeRanker {
   rank(request: NativeRankRequest): NativeRankResult | NativePending;
   rankAsync(request: NativeRankRequest): Promise<NativeRankResult | NativePending>;
+  /** Whole requests of a plan without a JavaScript rerank model, split over `threads` threads of one pool task. */
+  rankBatchAsync(requests: NativeRankRequest[], threads: number): Promise<NativeRankResult[]>;
   finish(pending: unknown, rerankScores: Float32Array): NativeRankResult;
   prepare(threads: number): void;
   /** [bytes held, rows computed inside requests] of the rerank item cache; undefined without one. */

@@ -611,8 +611,11 @@ export class Ranker {
    * results come back in request order. Each request sees one consistent
    * version of the catalog (it holds the reader lock while it runs); writes
    * made during the call are seen by the requests that start after them.
-   * `onProgress(done, total)` is called as requests finish; `signal` stops
-   * starting new requests and rejects with its reason.
+   * Requests run in chunks of max(16, 8 x threads), each chunk one pool task
+   * over `threads` threads (a JavaScript rerank model instead runs up to
+   * `threads` requests at once through `rankAsync`'s path).
+   * `onProgress(done, total)` is called as chunks (or requests) finish;
+   * `signal` stops starting new ones and rejects with its reason.
    *
    * `device: 'cuda'` (or `'auto'` with a GPU) is accepted for the batch
    * path's GPU stages; today every stage of rankMany runs on the CPU, and
@@ -650,6 +653,22 @@ export class Ranker {
         }
       }
       const results: RankResult[] = new Array(requests.length);
+      if (!this.#jsModel) {
+        // Chunks of whole requests, each one pool task over `threads`
+        // threads (not bounded by the libuv pool's 4); progress and abort
+        // between chunks.
+        const chunk = Math.max(16, threads * 8);
+        for (let first = 0; first < prepared.length; first += chunk) {
+          signal?.throwIfAborted();
+          const part = prepared.slice(first, first + chunk);
+          const start = performance.now();
+          const version = this.#catalog.version();
+          const outs = await this.#native.rankBatchAsync(part, threads);
+          outs.forEach((out, j) => (results[first + j] = this.#result(out, part[j].explain, 0, start, version)));
+          options.onProgress?.(first + part.length, prepared.length);
+        }
+        return results;
+      }
       let next = 0;
       let done = 0;
       const worker = async (): Promise<void> => {
